@@ -1,0 +1,58 @@
+/* The shortest correct libzerg server: echo every byte back.
+ * Usage: zerg-echo [--port N] [--threads N]   (port 0: ephemeral) */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zerg.h>
+
+static struct zg_server *server;
+
+static void on_data(struct zg_conn *c)
+{
+	struct zg_read_view v;
+
+	zg_conn_read(c, &v);
+	for (unsigned i = 0; i < v.nsegs; i++)
+		if (zg_conn_write(c, v.segs[i].iov_base, v.segs[i].iov_len)) {
+			zg_conn_close(c, ZG_CLOSE_ABORT);
+			return;
+		}
+	zg_conn_advance(c, v.len, v.len);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	zg_server_stop(server, 2000); /* async-signal-safe */
+}
+
+int main(int argc, char **argv)
+{
+	struct zg_server_config cfg;
+	struct zg_handler h = { .on_data = on_data };
+	int ret;
+
+	zg_server_config_init(&cfg);
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--port"))
+			cfg.port = (uint16_t)atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--threads"))
+			cfg.threads = (unsigned)atoi(argv[i + 1]);
+	}
+	ret = zg_server_new(&cfg, &h, NULL, &server);
+	if (!ret)
+		ret = zg_server_start(server);
+	if (ret) {
+		fprintf(stderr, "zerg-echo: %s\n", zg_strerror(ret));
+		return 1;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	printf("zerg-echo listening on port %u with %u threads\n",
+	       zg_server_port(server), zg_server_threads(server));
+	fflush(stdout);
+	ret = zg_server_wait(server);
+	zg_server_free(server);
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,137 @@
+/* A pipelined line protocol on the pipe reader. Each request is one line:
+ *   PING          -> PONG
+ *   ECHO <text>   -> <text>
+ *   SUM <n> <n>.. -> the sum
+ *   QUIT          -> BYE, then the connection closes
+ * Every complete line in the input is answered in one pass (pipelining),
+ * and a line split over reads is picked up where the search stopped:
+ * `examined` tells the library not to call back until more bytes come.
+ * Usage: zerg-lines [--port N] [--threads N] */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zerg.h>
+
+#define MAX_LINE 8192
+
+static struct zg_server *server;
+
+/* Offset of the first '\n' at or after `from`, across segments; -1 if none. */
+static long find_newline(const struct zg_read_view *v, size_t from)
+{
+	size_t base = 0;
+
+	for (unsigned i = 0; i < v->nsegs; i++) {
+		const char *p = v->segs[i].iov_base;
+		size_t len = v->segs[i].iov_len;
+		if (from < base + len) {
+			const char *nl = memchr(p + (from - base), '\n', len - (from - base));
+			if (nl)
+				return (long)(base + (size_t)(nl - p));
+			from = base + len;
+		}
+		base += len;
+	}
+	return -1;
+}
+
+static void reply(struct zg_conn *c, const char *line, size_t len)
+{
+	char out[32];
+
+	if (len && line[len - 1] == '\r')
+		len--;
+	if (len == 4 && !memcmp(line, "PING", 4)) {
+		zg_conn_write(c, "PONG\n", 5);
+	} else if (len >= 5 && !memcmp(line, "ECHO ", 5)) {
+		zg_conn_write(c, line + 5, len - 5);
+		zg_conn_write(c, "\n", 1);
+	} else if (len >= 4 && !memcmp(line, "SUM ", 4)) {
+		int64_t sum = 0;
+		char buf[MAX_LINE + 1], *p = buf, *end;
+		memcpy(buf, line + 4, len - 4);
+		buf[len - 4] = 0;
+		for (;;) {
+			long long n = strtoll(p, &end, 10);
+			if (end == p)
+				break;
+			sum += n;
+			p = end;
+		}
+		zg_conn_write(c, out, (size_t)snprintf(out, sizeof(out), "%" PRId64 "\n", sum));
+	} else if (len == 4 && !memcmp(line, "QUIT", 4)) {
+		zg_conn_write(c, "BYE\n", 4);
+		zg_conn_close(c, ZG_CLOSE_GRACEFUL);
+	} else {
+		zg_conn_write(c, "ERR\n", 4);
+	}
+}
+
+static void on_data(struct zg_conn *c)
+{
+	struct zg_read_view v;
+	size_t searched = 0;
+
+	zg_conn_read(c, &v);
+	while (v.len) {
+		const uint8_t *line;
+		long nl = find_newline(&v, searched);
+		if (nl < 0) {
+			if (v.len > MAX_LINE) {
+				zg_conn_write(c, "ERR line too long\n", 18);
+				zg_conn_close(c, ZG_CLOSE_GRACEFUL);
+				return;
+			}
+			zg_conn_advance(c, 0, v.len); /* wait for more bytes */
+			return;
+		}
+		/* in place unless the line straddles two buffers */
+		if (nl > MAX_LINE || zg_conn_contig(c, (size_t)nl + 1, &line)) {
+			zg_conn_close(c, ZG_CLOSE_ABORT);
+			return;
+		}
+		reply(c, (const char *)line, (size_t)nl);
+		zg_conn_advance(c, (size_t)nl + 1, (size_t)nl + 1);
+		if (zg_conn_read(c, &v))
+			return;
+		searched = 0;
+	}
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	zg_server_stop(server, 2000);
+}
+
+int main(int argc, char **argv)
+{
+	struct zg_server_config cfg;
+	struct zg_handler h = { .on_data = on_data };
+	int ret;
+
+	zg_server_config_init(&cfg);
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--port"))
+			cfg.port = (uint16_t)atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--threads"))
+			cfg.threads = (unsigned)atoi(argv[i + 1]);
+	}
+	ret = zg_server_new(&cfg, &h, NULL, &server);
+	if (!ret)
+		ret = zg_server_start(server);
+	if (ret) {
+		fprintf(stderr, "zerg-lines: %s\n", zg_strerror(ret));
+		return 1;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	printf("zerg-lines listening on port %u with %u threads\n",
+	       zg_server_port(server), zg_server_threads(server));
+	fflush(stdout);
+	ret = zg_server_wait(server);
+	zg_server_free(server);
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libzerg: a small, fast TCP server core over Linux io_uring.
+ *
+ * Model (see docs/architecture.md):
+ *   - a zg_reactor is one thread's io_uring: listeners with multishot accept,
+ *     connections with multishot recv into a kernel-provided buffer ring,
+ *     timers, and a cross-thread post queue;
+ *   - a zg_server runs N reactors, one thread each, each with its own
+ *     SO_REUSEPORT listener (or one acceptor handing fds to the others);
+ *   - a zg_conn's input is read as segments over the ring's buffers (the
+ *     pipe reader: zg_conn_read / zg_conn_advance), its output is queued
+ *     into per-connection chunks and flushed once per CQE batch.
+ *
+ * Conventions:
+ *   - functions return 0 (or a count) on success and -errno on failure;
+ *   - every callback runs on the reactor thread that owns the object;
+ *   - unless said otherwise a function may only be called on the owning
+ *     reactor's thread (from a callback, or from the thread that runs it);
+ *   - nothing is printed unless a log callback is set in the config.
+ */
+#ifndef ZERG_H
+#define ZERG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZG_VERSION_MAJOR 0
+#define ZG_VERSION_MINOR 1
+#define ZG_VERSION_PATCH 0
+
+struct zg_reactor;
+struct zg_server;
+struct zg_conn;
+struct zg_timer;
+
+/* ------------------------------------------------------------------ */
+/* Callbacks                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Connection callbacks, all called on the connection's reactor thread.
+ * Any member may be NULL.
+ *
+ * on_open:  a connection was accepted or adopted. The zg_conn is valid
+ *           from here until on_close returns.
+ * on_data:  new input (or end of stream) is available: read it with
+ *           zg_conn_read(). Called again only when bytes arrive beyond
+ *           what was examined (zg_conn_advance), on end of stream, or
+ *           when the input limit is reached (view.full).
+ * on_drain: queued output fell to zero after the queue had passed
+ *           max_output / 2 (write back-pressure has lifted).
+ * on_close: the connection is gone. reason is 0 for a close the
+ *           application asked for, -ECONNRESET/-EPIPE/... for socket
+ *           errors, -ETIMEDOUT for the idle timeout, -E2BIG when input
+ *           overflowed max_input, -ESHUTDOWN when the reactor stopped.
+ *           All I/O on the connection has completed; buffers written by
+ *           reference have been released. The zg_conn must not be used
+ *           after this returns.
+ */
+struct zg_handler {
+	void (*on_open)(struct zg_conn *c);
+	void (*on_data)(struct zg_conn *c);
+	void (*on_drain)(struct zg_conn *c);
+	void (*on_close)(struct zg_conn *c, int reason);
+};
+
+/* Log levels for the optional log callback. */
+enum { ZG_LOG_ERROR = 0, ZG_LOG_WARN = 1, ZG_LOG_INFO = 2 };
+typedef void (*zg_log_fn)(int level, const char *msg, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Reactor                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Reactor configuration. Fill with zg_reactor_config_init(), then set
+ * what you need; fields may be added at the end in later versions. */
+struct zg_reactor_config {
+	unsigned sq_entries;      /* SQ size; default 2048 (CQ is 4x)           */
+	unsigned buf_count;       /* provided buffers, power of 2; default 4096 */
+	unsigned buf_size;        /* bytes per provided buffer; default 4096    */
+	unsigned max_conns;       /* connections per reactor; default 65536;
+	                           * accepts above it are closed at once         */
+	size_t max_input;         /* unconsumed input per connection before
+	                           * reading pauses; default 1 MiB              */
+	size_t max_output;        /* queued output per connection; writes past
+	                           * it fail with -ENOBUFS; default 64 MiB.
+	                           * Reading pauses while more than
+	                           * max_output / 2 is queued.                   */
+	size_t zc_threshold;      /* zg_conn_write_ref() of at least this many
+	                           * bytes use SEND_ZC when the kernel has it;
+	                           * 0 (default) disables zero-copy sends       */
+	unsigned idle_timeout_ms; /* close a connection after this long with no
+	                           * progress in either direction; 0 disables;
+	                           * default 60000                               */
+	unsigned linger_ms;       /* graceful close: how long to wait for the
+	                           * peer's FIN after our own; default 2000     */
+	unsigned compact_segs;    /* input held in more than this many ring
+	                           * buffers is copied out so the buffers go
+	                           * back to the ring; default 16               */
+	unsigned flags;           /* ZG_RF_* below                              */
+	zg_log_fn log;            /* optional; called on the reactor thread     */
+	void *log_arg;
+};
+
+/* zg_reactor_config.flags */
+#define ZG_RF_NO_DEFER_TASKRUN (1u << 0) /* don't use SINGLE_ISSUER|DEFER_TASKRUN */
+
+void zg_reactor_config_init(struct zg_reactor_config *cfg);
+
+/*
+ * Create a reactor on the calling thread. That thread becomes the only
+ * one that may run it (io_uring SINGLE_ISSUER). cfg may be NULL for the
+ * defaults; handler is copied; udata is returned by zg_reactor_udata().
+ * Fails with -ENOSYS (and a log line naming the missing kernel feature)
+ * when the kernel lacks multishot recv or provided buffer rings.
+ */
+int zg_reactor_new(const struct zg_reactor_config *cfg,
+		   const struct zg_handler *handler, void *udata,
+		   struct zg_reactor **out);
+
+/*
+ * Listen on addr with multishot accept. flags: ZG_LISTEN_REUSEPORT sets
+ * SO_REUSEPORT so several reactors can share the port. backlog <= 0
+ * means SOMAXCONN. TCP_NODELAY is set on the listener (inherited by
+ * accepted sockets). The bound port is returned in *port if non-NULL.
+ */
+#define ZG_LISTEN_REUSEPORT (1u << 0)
+#define ZG_LISTEN_V6ONLY    (1u << 1)
+int zg_reactor_listen(struct zg_reactor *r, const struct sockaddr *addr,
+		      socklen_t len, int backlog, unsigned flags,
+		      uint16_t *port);
+
+/* Accept on an already-listening socket (systemd socket activation,
+ * embedding). The reactor takes ownership of fd and closes it at stop. */
+int zg_reactor_listen_fd(struct zg_reactor *r, int fd);
+
+/* Take over an already-connected socket as a connection: on_open runs
+ * on this reactor. The reactor owns fd from here, even on failure. */
+int zg_reactor_adopt(struct zg_reactor *r, int fd);
+
+/*
+ * Run until stopped and every connection is closed. Returns 0 after a
+ * stop, or -errno if the ring failed.
+ */
+int zg_reactor_run(struct zg_reactor *r);
+
+/*
+ * One loop iteration: submit, wait up to timeout_ms (-1: until an event
+ * or timer, 0: don't wait) for completions, dispatch them, flush.
+ * Returns 1 while the reactor is live, 0 once it has stopped and drained.
+ */
+int zg_reactor_run_once(struct zg_reactor *r, int timeout_ms);
+
+/*
+ * Ask the reactor to stop: listeners close, idle connections close at
+ * once, busy ones may finish their output until deadline_ms, then the
+ * rest are aborted. Thread-safe and async-signal-safe.
+ */
+void zg_reactor_stop(struct zg_reactor *r, unsigned deadline_ms);
+
+/*
+ * Run fn(arg) on the reactor thread at the start of its next loop.
+ * Thread-safe (not async-signal-safe: it allocates). Returns -ESHUTDOWN
+ * once the reactor has stopped; fn is then not called.
+ */
+int zg_reactor_post(struct zg_reactor *r, void (*fn)(void *arg), void *arg);
+
+/* Free a stopped (or never run) reactor: closes every fd, frees every
+ * buffer. Connections still open are closed without callbacks. */
+void zg_reactor_free(struct zg_reactor *r);
+
+void *zg_reactor_udata(const struct zg_reactor *r);
+void zg_reactor_set_udata(struct zg_reactor *r, void *udata);
+/* Index of this reactor in its server, 0 for a lone reactor. */
+unsigned zg_reactor_id(const struct zg_reactor *r);
+/* Monotonic clock, cached once per loop iteration. */
+uint64_t zg_reactor_now_ms(const struct zg_reactor *r);
+/* Open connections on this reactor. */
+unsigned zg_reactor_conn_count(const struct zg_reactor *r);
+
+/* Kernel features in use (bits of zg_reactor_features()). */
+#define ZG_FEAT_DEFER_TASKRUN (1u << 0)
+#define ZG_FEAT_SEND_ZC       (1u << 1)
+#define ZG_FEAT_RECV_BUNDLE   (1u << 2) /* kernel has it; not used yet  */
+#define ZG_FEAT_BUF_INC       (1u << 3) /* kernel has it; not used yet  */
+#define ZG_FEAT_COOP_TASKRUN  (1u << 4)
+unsigned zg_reactor_features(const struct zg_reactor *r);
+
+/* Counters, for tests and monitoring. Read on the reactor thread. */
+struct zg_reactor_stats {
+	uint64_t accepted;        /* connections accepted or adopted */
+	uint64_t closed;          /* on_close calls                  */
+	uint64_t shed;            /* accepts closed: over max_conns  */
+	uint64_t enobufs;         /* recvs parked for lack of buffers */
+	uint64_t compactions;     /* input copied out of ring buffers */
+	uint64_t sends;           /* send/sendmsg/send_zc submitted   */
+	uint64_t partial_sends;   /* sends the kernel cut short       */
+	unsigned bufs_free;       /* provided buffers in the ring now */
+};
+void zg_reactor_stats(const struct zg_reactor *r, struct zg_reactor_stats *st);
+
+/* ------------------------------------------------------------------ */
+/* Timers                                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A timer belongs to one reactor and fires on its thread. Millisecond
+ * resolution; the reactor sleeps until the nearest deadline (no polling).
+ * zg_timer_new allocates; the caller owns the timer and frees it with
+ * zg_timer_free (which stops it), on the reactor thread, before the
+ * reactor is freed. A callback may start, stop or free its own timer.
+ */
+typedef void (*zg_timer_fn)(struct zg_timer *t, void *arg);
+int zg_timer_new(struct zg_reactor *r, zg_timer_fn cb, void *arg,
+		 struct zg_timer **out);
+/* First fire after timeout_ms, then every repeat_ms (0: one-shot).
+ * Restarting a running timer reschedules it. */
+void zg_timer_start(struct zg_timer *t, uint64_t timeout_ms, uint64_t repeat_ms);
+void zg_timer_stop(struct zg_timer *t);
+bool zg_timer_active(const struct zg_timer *t);
+void zg_timer_free(struct zg_timer *t);
+
+/* ------------------------------------------------------------------ */
+/* Connections: the pipe reader                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The unconsumed input of a connection. segs points into the kernel's
+ * ring buffers (or the connection's own carry buffer); the view and the
+ * bytes are owned by the connection and stay valid until the next
+ * zg_conn_advance(), zg_conn_contig() or the return of on_data.
+ */
+struct zg_read_view {
+	const struct iovec *segs; /* nsegs segments, in order              */
+	unsigned nsegs;
+	size_t len;               /* total bytes over all segments          */
+	bool eof;                 /* the peer shut down its side; no more   */
+	bool full;                /* len reached max_input: reading has
+	                           * paused until the application consumes  */
+};
+
+/* Fill *v with the connection's unconsumed input. Returns 0. */
+int zg_conn_read(struct zg_conn *c, struct zg_read_view *v);
+
+/*
+ * Release the first `consumed` bytes (their ring buffers go back to the
+ * kernel) and record that the first `examined` bytes (>= consumed) have
+ * been looked at. If examined covers all input, on_data is not called
+ * again until new bytes arrive; otherwise it is called again in the next
+ * loop iteration. May be called several times per on_data (once per
+ * pipelined request): offsets are relative to the input at the time of
+ * the call. An on_data that returns without calling it is taken as
+ * advance(0, all). Returns -EINVAL if consumed > examined or beyond the
+ * input.
+ */
+int zg_conn_advance(struct zg_conn *c, size_t consumed, size_t examined);
+
+/*
+ * *p = a contiguous view of the first n input bytes. In place when they
+ * sit in one segment; otherwise the input is copied into the
+ * connection's carry buffer (and the ring buffers returned). Returns 0,
+ * -EINVAL if n exceeds the input, -ENOMEM. Invalidates earlier views.
+ */
+int zg_conn_contig(struct zg_conn *c, size_t n, const uint8_t **p);
+
+/* Stop / restart reading (read back-pressure). Input already received
+ * stays readable. Idempotent. */
+void zg_conn_pause_read(struct zg_conn *c);
+void zg_conn_resume_read(struct zg_conn *c);
+
+/* ------------------------------------------------------------------ */
+/* Connections: the write path                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Queue a copy of p[0..n). Output is sent once per loop iteration (one
+ * send or sendmsg per connection), in write order. May be called while a
+ * send is in flight. Returns 0, -ENOBUFS past max_output, -EPIPE after
+ * close/shutdown, -ENOMEM.
+ */
+int zg_conn_write(struct zg_conn *c, const void *p, size_t n);
+
+/*
+ * Reserve n contiguous bytes at the end of the output queue for the
+ * caller to fill, then zg_conn_commit() how many were written (<= n).
+ * Returns NULL on the same conditions zg_conn_write fails. The pointer
+ * is valid until commit; nothing else may be written in between.
+ */
+void *zg_conn_reserve(struct zg_conn *c, size_t n);
+void zg_conn_commit(struct zg_conn *c, size_t n);
+
+/*
+ * Queue p[0..n) by reference, in order with copied writes. The caller
+ * keeps ownership and must keep the bytes unchanged until release(arg)
+ * is called (on this reactor's thread) once the kernel is done with
+ * them, also when the connection fails or closes. release may be NULL.
+ * Uses SEND_ZC when n >= max(zc_threshold, 1) and the kernel has it.
+ * On failure (-EPIPE, -ENOBUFS, -ENOMEM) release is not called.
+ */
+int zg_conn_write_ref(struct zg_conn *c, const void *p, size_t n,
+		      void (*release)(void *arg), void *arg);
+
+/* Bytes queued and not yet accepted by the kernel. */
+size_t zg_conn_pending(const struct zg_conn *c);
+
+/* Send queued output now instead of at the end of the batch. */
+int zg_conn_flush(struct zg_conn *c);
+
+/* ------------------------------------------------------------------ */
+/* Connections: closing, timeouts, accessors                           */
+/* ------------------------------------------------------------------ */
+
+/* zg_conn_close() flags */
+#define ZG_CLOSE_GRACEFUL 0u        /* flush, FIN, drain input, close   */
+#define ZG_CLOSE_ABORT    (1u << 0) /* drop output, close with RST      */
+
+/*
+ * Close the connection. Graceful: queued output is sent first, then our
+ * side is shut down and input is read and discarded until the peer's
+ * FIN or linger_ms, so the peer never sees an RST that could destroy
+ * the last response. on_data is not called again; on_close(c, 0) comes
+ * once every operation has completed. Idempotent; an abort may follow a
+ * graceful close.
+ */
+void zg_conn_close(struct zg_conn *c, unsigned flags);
+
+/* Half-close: send FIN after queued output; reading goes on. */
+int zg_conn_shutdown(struct zg_conn *c);
+
+/* Per-connection idle timeout (0 disables), replacing the reactor's
+ * idle_timeout_ms. Measured from now and refreshed by any progress. */
+void zg_conn_set_timeout(struct zg_conn *c, unsigned ms);
+
+void zg_conn_set_udata(struct zg_conn *c, void *udata);
+void *zg_conn_udata(const struct zg_conn *c);
+struct zg_reactor *zg_conn_reactor(const struct zg_conn *c);
+int zg_conn_fd(const struct zg_conn *c);
+/* Peer address; *len in: size of *addr, out: the address length. */
+int zg_conn_peer(const struct zg_conn *c, struct sockaddr *addr, socklen_t *len);
+
+/* ------------------------------------------------------------------ */
+/* Server: N reactor threads                                           */
+/* ------------------------------------------------------------------ */
+
+enum zg_accept_mode {
+	ZG_ACCEPT_REUSEPORT = 0, /* a SO_REUSEPORT listener per reactor    */
+	ZG_ACCEPT_ONE = 1,       /* reactor 0 accepts and hands out fds   */
+};
+
+struct zg_server_config {
+	const char *host;        /* numeric IPv4/IPv6; default "0.0.0.0"     */
+	uint16_t port;           /* 0 = ephemeral (see zg_server_port)       */
+	int backlog;             /* default SOMAXCONN                        */
+	unsigned threads;        /* 0 (default) = CPUs in the affinity mask  */
+	bool pin_threads;        /* pin reactor i to the i-th allowed CPU    */
+	enum zg_accept_mode accept_mode;
+	int listen_fd;           /* >= 0: adopt this listening socket instead
+	                          * of binding (owned by the server after
+	                          * zg_server_new); default -1               */
+	struct zg_reactor_config reactor; /* for every reactor               */
+	/* Optional, called on each reactor thread after its reactor is
+	 * created / before it is freed (per-reactor state: DB handles...). */
+	void (*on_reactor_start)(struct zg_reactor *r, void *udata);
+	void (*on_reactor_stop)(struct zg_reactor *r, void *udata);
+};
+
+void zg_server_config_init(struct zg_server_config *cfg);
+
+/* Bind the listener(s) now (so the port is known), spawn nothing yet.
+ * handler is copied; udata is each reactor's initial udata. */
+int zg_server_new(const struct zg_server_config *cfg,
+		  const struct zg_handler *handler, void *udata,
+		  struct zg_server **out);
+/* Start the reactor threads. Returns once every reactor is running, or
+ * -errno if one failed to start (the others are stopped and joined). */
+int zg_server_start(struct zg_server *s);
+/* Stop every reactor (see zg_reactor_stop). Thread- and
+ * async-signal-safe. */
+void zg_server_stop(struct zg_server *s, unsigned deadline_ms);
+/* Join the threads; 0, or the first reactor's error. */
+int zg_server_wait(struct zg_server *s);
+void zg_server_free(struct zg_server *s);
+
+uint16_t zg_server_port(const struct zg_server *s);
+unsigned zg_server_threads(const struct zg_server *s);
+/* Reactor i, or NULL before start / after wait. */
+struct zg_reactor *zg_server_reactor(const struct zg_server *s, unsigned i);
+
+/* Human-readable name of a -errno value or ZG_FEAT_ bit set. */
+const char *zg_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

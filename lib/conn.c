@@ -1,0 +1,923 @@
+/* SPDX-License-Identifier: MIT */
+/* Connections: lifecycle, the pipe reader over ring buffers, the output
+ * queue, close and timeouts.
+ *
+ * Lifecycle: OPEN -> (CLOSING: output flushing) -> (LINGER: FIN sent,
+ * input discarded until the peer's FIN) -> DEAD -> FREE. A connection in
+ * DEAD waits until every operation it has in flight (c->ops) has
+ * completed; only then is the fd closed, on_close called and the slot
+ * reused. Every CQE carries the slot's generation, so a CQE can never
+ * reach a later connection in the same slot. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define CHUNK_SIZE 16384u
+#define CHUNK_POOL_MAX 512u
+
+static void finish(struct zg_conn *c);
+static void fail(struct zg_conn *c, int reason);
+static void recv_update(struct zg_conn *c);
+
+/* ---- small helpers ------------------------------------------------- */
+
+static void touch(struct zg_conn *c)
+{
+	if (c->timeout_ms)
+		c->deadline = c->r->now_ms + c->timeout_ms;
+}
+
+void zg_conn_make_ready(struct zg_conn *c)
+{
+	struct zg_reactor *r = c->r;
+
+	if (c->ready)
+		return;
+	c->ready = true;
+	c->next_ready = NULL;
+	*r->ready_tail = c;
+	r->ready_tail = &c->next_ready;
+}
+
+void zg_conn_make_dirty(struct zg_conn *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = true;
+	c->next_dirty = c->r->dirty_head;
+	c->r->dirty_head = c;
+}
+
+static void put_buffer(struct zg_reactor *r, int32_t bid)
+{
+	if (bid >= 0)
+		zg_bufring_put(&r->buf, (unsigned)bid);
+}
+
+/* ---- open ---------------------------------------------------------- */
+
+static void conn_reset(struct zg_conn *c, struct zg_reactor *r, int fd, uint32_t slot)
+{
+	/* Keep the allocations of the slot's previous life (segment array,
+	 * carry buffer, output queue): the hot path stays malloc-free. */
+	struct zg_seg *segs = c->segs;
+	unsigned seg_cap = c->seg_cap;
+	uint8_t *carry = c->carry;
+	size_t carry_cap = c->carry_cap;
+	struct zg_wentry *wq = c->wq;
+	unsigned wq_cap = c->wq_cap;
+	struct iovec *view_iov = c->view_iov;
+	unsigned view_cap = c->view_cap;
+	uint32_t gen = c->gen + 1;
+	bool heap_segs = segs && segs != c->inline_segs;
+	bool heap_iov = view_iov && view_iov != c->inline_iov;
+
+	memset(c, 0, sizeof(*c));
+	c->r = r;
+	c->fd = fd;
+	c->slot = slot;
+	c->gen = gen & 0xffffff;
+	c->segs = heap_segs ? segs : c->inline_segs;
+	c->seg_cap = heap_segs ? seg_cap : ZG_INLINE_SEGS;
+	c->view_iov = heap_iov ? view_iov : c->inline_iov;
+	c->view_cap = heap_iov ? view_cap : ZG_INLINE_SEGS;
+	c->carry = carry;
+	c->carry_cap = carry_cap;
+	c->wq = wq;
+	c->wq_cap = wq_cap;
+	c->state = CS_OPEN;
+	zg_timer_setup(&c->tmo, r, TK_CONN, NULL, c);
+}
+
+struct zg_conn *zg_conn_open(struct zg_reactor *r, int fd)
+{
+	struct zg_conn *c;
+	uint32_t slot;
+
+	if (!r->nfree)
+		return NULL;
+	slot = r->free_slots[--r->nfree];
+	if (slot >= r->hiwater)
+		r->hiwater = slot + 1;
+	c = &r->conns[slot];
+	conn_reset(c, r, fd, slot);
+	r->live++;
+	r->st.accepted++;
+	zg_conn_set_timeout(c, r->cfg.idle_timeout_ms);
+	zg_conn_arm_recv(c);
+	if (r->h.on_open)
+		r->h.on_open(c);
+	return c;
+}
+
+/* ---- reading ------------------------------------------------------- */
+
+void zg_conn_arm_recv(struct zg_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->rstate != RS_IDLE)
+		return;
+	sqe = zg_sqe(c->r);
+	if (!sqe) {
+		fail(c, -ENOMEM);
+		return;
+	}
+	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = c->r->buf.bgid;
+	io_uring_sqe_set_data64(sqe, ud_make(OP_RECV, c->gen, c->slot));
+	c->rstate = RS_ARMED;
+	c->ops++;
+}
+
+static void cancel_recv(struct zg_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->rstate != RS_ARMED)
+		return;
+	sqe = zg_sqe(c->r);
+	if (!sqe)
+		return;
+	io_uring_prep_cancel64(sqe, ud_make(OP_RECV, c->gen, c->slot), 0);
+	io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, 0, 0));
+	c->r->inflight_misc++;
+	c->rstate = RS_CANCELING;
+}
+
+static bool want_read(const struct zg_conn *c)
+{
+	if (c->eof || c->state == CS_DEAD || c->state == CS_FREE)
+		return false;
+	if (c->state != CS_OPEN)
+		return true; /* closing: read and discard until FIN */
+	return !c->paused && !c->high_wm && c->in_len < c->r->cfg.max_input;
+}
+
+/* Bring the recv in line with what the connection wants. */
+static void recv_update(struct zg_conn *c)
+{
+	bool want = want_read(c);
+
+	if (want && c->rstate == RS_IDLE)
+		zg_conn_arm_recv(c);
+	else if (!want && c->rstate == RS_ARMED)
+		cancel_recv(c);
+	else if (!want && c->rstate == RS_STARVED)
+		c->rstate = RS_IDLE; /* leave the starved list lazily */
+}
+
+static int segs_reserve(struct zg_conn *c, unsigned n)
+{
+	struct zg_seg *s;
+	unsigned cap;
+
+	if (n <= c->seg_cap)
+		return 0;
+	cap = c->seg_cap * 2 > n ? c->seg_cap * 2 : n;
+	s = c->segs == c->inline_segs ? malloc(cap * sizeof(*s))
+				       : realloc(c->segs, cap * sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	if (c->segs == c->inline_segs)
+		memcpy(s, c->inline_segs, sizeof(c->inline_segs));
+	c->segs = s;
+	c->seg_cap = cap;
+	return 0;
+}
+
+/* Copy all input into the carry buffer and give the ring buffers back.
+ * Used when a contiguous view straddles buffers, and when one connection
+ * holds many ring buffers (a slow peer must not starve the others). */
+static int compact(struct zg_conn *c)
+{
+	size_t off = 0;
+	unsigned i = 0;
+
+	if (c->nsegs && c->segs[0].bid < 0) {
+		memmove(c->carry, c->segs[0].p, c->segs[0].len);
+		off = c->segs[0].len;
+		i = 1;
+	}
+	if (c->in_len > c->carry_cap) {
+		size_t cap = c->carry_cap ? c->carry_cap : 1024;
+		uint8_t *p;
+		while (cap < c->in_len)
+			cap *= 2;
+		p = realloc(c->carry, cap);
+		if (!p)
+			return -ENOMEM;
+		c->carry = p;
+		c->carry_cap = cap;
+	}
+	for (; i < c->nsegs; i++) {
+		memcpy(c->carry + off, c->segs[i].p, c->segs[i].len);
+		off += c->segs[i].len;
+		put_buffer(c->r, c->segs[i].bid);
+	}
+	c->segs[0] = (struct zg_seg){ c->carry, (uint32_t)off, -1 };
+	c->nsegs = off ? 1 : 0;
+	c->r->st.compactions++;
+	return 0;
+}
+
+static void append_input(struct zg_conn *c, unsigned bid, unsigned len)
+{
+	struct zg_reactor *r = c->r;
+
+	if (c->state != CS_OPEN || segs_reserve(c, c->nsegs + 1)) {
+		put_buffer(r, bid); /* closing: input is discarded */
+		if (c->state == CS_OPEN)
+			fail(c, -ENOMEM);
+		return;
+	}
+	c->segs[c->nsegs++] = (struct zg_seg){ zg_bufring_addr(&r->buf, bid), len, (int32_t)bid };
+	c->in_len += len;
+	if (c->nsegs > r->cfg.compact_segs && compact(c))
+		fail(c, -ENOMEM);
+	zg_conn_make_ready(c);
+}
+
+static void on_starved(struct zg_conn *c)
+{
+	struct zg_reactor *r = c->r;
+
+	c->rstate = RS_STARVED;
+	r->st.enobufs++;
+	if (c->starved_listed)
+		return;
+	c->starved_listed = true;
+	c->next_starved = NULL;
+	*r->starved_tail = c;
+	r->starved_tail = &c->next_starved;
+}
+
+void zg_conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe)
+{
+	bool more = cqe->flags & IORING_CQE_F_MORE;
+	int res = cqe->res;
+
+	if (!more) {
+		c->ops--;
+		c->rstate = RS_IDLE;
+	}
+	if (cqe->flags & IORING_CQE_F_BUFFER)
+		c->r->buf.free--;
+	if (res > 0) {
+		touch(c);
+		append_input(c, cqe->flags >> IORING_CQE_BUFFER_SHIFT, (unsigned)res);
+	} else if (res == 0) {
+		c->eof = true;
+		if (c->state == CS_LINGER)
+			finish(c);
+		else if (c->state == CS_OPEN)
+			zg_conn_make_ready(c);
+	} else if (res == -ENOBUFS) {
+		if (!more)
+			on_starved(c);
+	} else if (res != -ECANCELED) {
+		if (c->state == CS_LINGER || c->state == CS_CLOSING)
+			finish(c);
+		else
+			fail(c, res);
+	}
+	if (c->rstate != RS_STARVED)
+		recv_update(c);
+	zg_conn_maybe_free(c);
+}
+
+ZG_EXPORT int zg_conn_read(struct zg_conn *c, struct zg_read_view *v)
+{
+	if (c->nsegs > c->view_cap) {
+		unsigned cap = c->nsegs * 2;
+		struct iovec *iov = c->view_iov == c->inline_iov
+			? malloc(cap * sizeof(*iov)) : realloc(c->view_iov, cap * sizeof(*iov));
+		if (!iov)
+			return -ENOMEM;
+		c->view_iov = iov;
+		c->view_cap = cap;
+	}
+	for (unsigned i = 0; i < c->nsegs; i++) {
+		c->view_iov[i].iov_base = c->segs[i].p;
+		c->view_iov[i].iov_len = c->segs[i].len;
+	}
+	v->segs = c->view_iov;
+	v->nsegs = c->nsegs;
+	v->len = c->in_len;
+	v->eof = c->eof;
+	v->full = c->in_len >= c->r->cfg.max_input;
+	return 0;
+}
+
+/* Drop the first n input bytes, returning emptied ring buffers. */
+static void consume_input(struct zg_conn *c, size_t n)
+{
+	unsigned i = 0;
+
+	c->in_len -= n;
+	while (n && n >= c->segs[i].len) {
+		n -= c->segs[i].len;
+		put_buffer(c->r, c->segs[i].bid);
+		i++;
+	}
+	if (n) {
+		c->segs[i].p += n;
+		c->segs[i].len -= (uint32_t)n;
+	}
+	if (i) {
+		memmove(c->segs, c->segs + i, (c->nsegs - i) * sizeof(*c->segs));
+		c->nsegs -= i;
+	}
+}
+
+ZG_EXPORT int zg_conn_advance(struct zg_conn *c, size_t consumed, size_t examined)
+{
+	if (consumed > examined || examined > c->in_len)
+		return -EINVAL;
+	if (consumed)
+		consume_input(c, consumed);
+	c->examined = examined - consumed;
+	c->advanced = true;
+	if (consumed && !c->in_cb)
+		recv_update(c);
+	return 0;
+}
+
+ZG_EXPORT int zg_conn_contig(struct zg_conn *c, size_t n, const uint8_t **p)
+{
+	int ret;
+
+	if (n > c->in_len)
+		return -EINVAL;
+	if (!c->nsegs || c->segs[0].len >= n) {
+		*p = c->nsegs ? c->segs[0].p : NULL;
+		return 0;
+	}
+	ret = compact(c);
+	if (ret)
+		return ret;
+	*p = c->segs[0].p;
+	return 0;
+}
+
+ZG_EXPORT void zg_conn_pause_read(struct zg_conn *c)
+{
+	c->paused = true;
+	recv_update(c);
+}
+
+ZG_EXPORT void zg_conn_resume_read(struct zg_conn *c)
+{
+	c->paused = false;
+	recv_update(c);
+	if (c->in_len > c->examined && c->state == CS_OPEN)
+		zg_conn_make_ready(c);
+}
+
+/* Run on_data for a ready connection (from the reactor's ready list). */
+void zg_conn_dispatch(struct zg_conn *c)
+{
+	struct zg_reactor *r = c->r;
+
+	if (c->state != CS_OPEN)
+		return;
+	if (c->in_len > c->examined || c->eof) {
+		c->in_cb = true;
+		c->advanced = false;
+		if (r->h.on_data)
+			r->h.on_data(c);
+		else
+			zg_conn_advance(c, c->in_len, c->in_len);
+		c->in_cb = false;
+		if (c->state != CS_OPEN)
+			return;
+		if (!c->advanced)
+			c->examined = c->in_len;
+	}
+	if (c->eof) {
+		/* The peer is done sending; what we queued still goes out. */
+		zg_conn_close(c, ZG_CLOSE_GRACEFUL);
+		return;
+	}
+	if (c->in_len >= r->cfg.max_input && c->examined >= c->in_len) {
+		fail(c, -E2BIG); /* full, and the application took nothing */
+		return;
+	}
+	if (c->examined < c->in_len)
+		zg_conn_make_ready(c); /* runs again next iteration */
+	recv_update(c);
+}
+
+/* ---- writing ------------------------------------------------------- */
+
+static void *chunk_get(struct zg_reactor *r)
+{
+	void *p = r->chunk_pool;
+	if (p) {
+		r->chunk_pool = *(void **)p;
+		r->chunk_nfree--;
+		return p;
+	}
+	return malloc(CHUNK_SIZE);
+}
+
+static void entry_release(struct zg_reactor *r, struct zg_wentry *e)
+{
+	if (e->cap == CHUNK_SIZE && r->chunk_nfree < CHUNK_POOL_MAX) {
+		*(void **)e->p = r->chunk_pool;
+		r->chunk_pool = e->p;
+		r->chunk_nfree++;
+	} else if (e->cap) {
+		free(e->p);
+	} else if (e->release) {
+		e->release(e->arg);
+	}
+}
+
+static struct zg_wentry *wq_tail(struct zg_conn *c)
+{
+	return c->wq_len ? &c->wq[c->wq_head + c->wq_len - 1] : NULL;
+}
+
+static struct zg_wentry *wq_push(struct zg_conn *c)
+{
+	if (c->wq_head + c->wq_len == c->wq_cap) {
+		if (c->wq_head) {
+			memmove(c->wq, c->wq + c->wq_head, c->wq_len * sizeof(*c->wq));
+			c->wq_head = 0;
+		} else {
+			unsigned cap = c->wq_cap ? c->wq_cap * 2 : 8;
+			struct zg_wentry *q = realloc(c->wq, cap * sizeof(*q));
+			if (!q)
+				return NULL;
+			c->wq = q;
+			c->wq_cap = cap;
+		}
+	}
+	return memset(&c->wq[c->wq_head + c->wq_len++], 0, sizeof(struct zg_wentry));
+}
+
+static int write_check(const struct zg_conn *c, size_t n)
+{
+	if (c->state != CS_OPEN || c->shut_wr)
+		return -EPIPE;
+	if (c->out_len + n > c->r->cfg.max_output)
+		return -ENOBUFS;
+	return 0;
+}
+
+ZG_EXPORT void *zg_conn_reserve(struct zg_conn *c, size_t n)
+{
+	struct zg_wentry *e = wq_tail(c);
+
+	if (write_check(c, n))
+		return NULL;
+	if (e && e->cap && e->cap - e->len >= n && !e->zc)
+		return e->p + e->len;
+	e = wq_push(c);
+	if (!e)
+		return NULL;
+	e->cap = n > CHUNK_SIZE ? n : CHUNK_SIZE;
+	e->p = e->cap == CHUNK_SIZE ? chunk_get(c->r) : malloc(e->cap);
+	if (!e->p) {
+		c->wq_len--;
+		return NULL;
+	}
+	return e->p;
+}
+
+static void queued(struct zg_conn *c, size_t n)
+{
+	c->out_len += n;
+	if (!c->high_wm && c->out_len > c->r->cfg.max_output / 2) {
+		c->high_wm = true; /* stop reading until the peer catches up */
+		recv_update(c);
+	}
+	zg_conn_make_dirty(c);
+}
+
+ZG_EXPORT void zg_conn_commit(struct zg_conn *c, size_t n)
+{
+	struct zg_wentry *e = wq_tail(c);
+
+	if (!n || !e || !e->cap)
+		return;
+	e->len += n;
+	queued(c, n);
+}
+
+ZG_EXPORT int zg_conn_write(struct zg_conn *c, const void *p, size_t n)
+{
+	void *dst;
+	int ret = write_check(c, n);
+
+	if (ret)
+		return ret;
+	if (!n)
+		return 0;
+	dst = zg_conn_reserve(c, n);
+	if (!dst)
+		return -ENOMEM;
+	memcpy(dst, p, n);
+	zg_conn_commit(c, n);
+	return 0;
+}
+
+ZG_EXPORT int zg_conn_write_ref(struct zg_conn *c, const void *p, size_t n,
+				void (*release)(void *arg), void *arg)
+{
+	struct zg_wentry *e;
+	int ret = write_check(c, n);
+
+	if (ret)
+		return ret;
+	e = wq_push(c);
+	if (!e)
+		return -ENOMEM;
+	e->p = (uint8_t *)p;
+	e->len = n;
+	e->release = release;
+	e->arg = arg;
+	if (n)
+		queued(c, n);
+	else
+		zg_conn_make_dirty(c); /* released after earlier bytes are sent */
+	return 0;
+}
+
+ZG_EXPORT size_t zg_conn_pending(const struct zg_conn *c)
+{
+	return c->out_len;
+}
+
+ZG_EXPORT int zg_conn_flush(struct zg_conn *c)
+{
+	if (c->state == CS_DEAD || c->state == CS_FREE)
+		return -EPIPE;
+	zg_conn_flush_now(c);
+	return 0;
+}
+
+static bool use_zc(const struct zg_conn *c, const struct zg_wentry *e)
+{
+	const struct zg_reactor *r = c->r;
+	return !e->cap && r->cfg.zc_threshold && e->len - e->off >= r->cfg.zc_threshold &&
+	       (r->features & ZG_FEAT_SEND_ZC) && !c->zc_notif;
+}
+
+static void prep_send(struct zg_conn *c, struct io_uring_sqe *sqe)
+{
+	struct zg_wentry *e = &c->wq[c->wq_head];
+	unsigned n = 0;
+	size_t total = 0;
+
+	if (use_zc(c, e)) {
+		total = e->len - e->off;
+		io_uring_prep_send_zc(sqe, c->fd, e->p + e->off, total,
+				      MSG_NOSIGNAL | MSG_WAITALL, 0);
+		io_uring_sqe_set_data64(sqe, ud_make(OP_SEND_ZC, c->gen, c->slot));
+		e->zc = true;
+		c->zc_notif = true;
+		c->send_len = total;
+		return;
+	}
+	for (unsigned i = 0; i < c->wq_len && n < ZG_MAX_IOV; i++, e++) {
+		if (e->len == e->off)
+			continue;
+		c->iov[n].iov_base = e->p + e->off;
+		c->iov[n++].iov_len = e->len - e->off;
+		total += e->len - e->off;
+	}
+	if (n == 1) {
+		io_uring_prep_send(sqe, c->fd, c->iov[0].iov_base, total,
+				   MSG_NOSIGNAL | MSG_WAITALL);
+	} else {
+		memset(&c->msg, 0, sizeof(c->msg));
+		c->msg.msg_iov = c->iov;
+		c->msg.msg_iovlen = n;
+		io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL | MSG_WAITALL);
+	}
+	io_uring_sqe_set_data64(sqe, ud_make(OP_SEND, c->gen, c->slot));
+	c->send_len = total;
+}
+
+/* Pop sent entries; zero-length references are released in order. */
+static void wq_pop_done(struct zg_conn *c)
+{
+	while (c->wq_len) {
+		struct zg_wentry *e = &c->wq[c->wq_head];
+		if (e->off < e->len)
+			break;
+		if (e->zc) { /* the kernel may still read it: wait for NOTIF */
+			c->zc_deferred = true;
+			c->zc_release = e->release;
+			c->zc_arg = e->arg;
+		} else {
+			entry_release(c->r, e);
+		}
+		c->wq_head++;
+		c->wq_len--;
+	}
+	if (!c->wq_len)
+		c->wq_head = 0;
+}
+
+static void do_shutdown(struct zg_conn *c)
+{
+	if (c->fin_sent)
+		return;
+	c->fin_sent = true;
+	shutdown(c->fd, SHUT_WR);
+}
+
+static void enter_linger(struct zg_conn *c)
+{
+	c->state = CS_LINGER;
+	do_shutdown(c);
+	if (c->nsegs)
+		consume_input(c, c->in_len);
+	if (c->eof || c->r->stopping) {
+		finish(c);
+		return;
+	}
+	zg_conn_set_timeout(c, c->r->cfg.linger_ms);
+	recv_update(c);
+}
+
+void zg_conn_flush_now(struct zg_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->send_inflight || c->state == CS_DEAD || c->state == CS_FREE)
+		return;
+	wq_pop_done(c);
+	if (!c->out_len) {
+		if (c->state == CS_CLOSING)
+			enter_linger(c);
+		else if (c->shut_wr)
+			do_shutdown(c);
+		return;
+	}
+	sqe = zg_sqe(c->r);
+	if (!sqe) {
+		fail(c, -ENOMEM);
+		return;
+	}
+	prep_send(c, sqe);
+	c->send_inflight = true;
+	c->ops++;
+	c->r->st.sends++;
+}
+
+/* The kernel accepted n bytes: advance through the queue. */
+static void sent(struct zg_conn *c, size_t n)
+{
+	struct zg_wentry *e = &c->wq[c->wq_head];
+
+	if (n < c->send_len)
+		c->r->st.partial_sends++;
+	c->out_len -= n;
+	for (; n; e++) {
+		size_t take = e->len - e->off < n ? e->len - e->off : n;
+		e->off += take;
+		n -= take;
+	}
+	wq_pop_done(c);
+	touch(c);
+	if (c->high_wm && !c->out_len) {
+		c->high_wm = false;
+		recv_update(c);
+		if (c->state == CS_OPEN && c->r->h.on_drain)
+			c->r->h.on_drain(c);
+	}
+	if (c->state != CS_DEAD)
+		zg_conn_flush_now(c);
+}
+
+void zg_conn_on_send(struct zg_conn *c, struct io_uring_cqe *cqe)
+{
+	c->ops--;
+	c->send_inflight = false;
+	if (cqe->res < 0) {
+		fail(c, cqe->res == -ECANCELED ? c->close_reason : cqe->res);
+	} else if (c->state != CS_DEAD) {
+		sent(c, (size_t)cqe->res);
+	}
+	zg_conn_maybe_free(c);
+}
+
+void zg_conn_on_send_zc(struct zg_conn *c, struct io_uring_cqe *cqe)
+{
+	if (cqe->flags & IORING_CQE_F_NOTIF) {
+		c->zc_notif = false;
+		c->ops--;
+		if (c->zc_deferred) {
+			c->zc_deferred = false;
+			if (c->zc_release)
+				c->zc_release(c->zc_arg);
+		} else {
+			for (unsigned i = 0; i < c->wq_len; i++)
+				c->wq[c->wq_head + i].zc = false;
+		}
+		zg_conn_maybe_free(c);
+		return;
+	}
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		c->zc_notif = false; /* no notification will follow */
+	else
+		c->ops++;
+	if (!c->zc_notif)
+		for (unsigned i = 0; i < c->wq_len; i++)
+			c->wq[c->wq_head + i].zc = false;
+	zg_conn_on_send(c, cqe);
+}
+
+/* ---- closing ------------------------------------------------------- */
+
+/* Stop everything in flight on the fd; maybe_free completes the close
+ * when the last CQE is in. */
+static void finish(struct zg_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->state == CS_DEAD)
+		return;
+	c->state = CS_DEAD;
+	zg_timer_stop(&c->tmo);
+	if (c->ops && (sqe = zg_sqe(c->r))) {
+		io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
+		io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, 0, 0));
+		c->r->inflight_misc++;
+		if (c->rstate == RS_ARMED)
+			c->rstate = RS_CANCELING;
+	}
+	zg_conn_maybe_free(c);
+}
+
+static void fail(struct zg_conn *c, int reason)
+{
+	if (c->state == CS_DEAD)
+		return;
+	if (!c->close_reason)
+		c->close_reason = reason;
+	c->abort = true;
+	finish(c);
+}
+
+static void drop_queues(struct zg_conn *c)
+{
+	if (c->nsegs)
+		consume_input(c, c->in_len);
+	for (unsigned i = 0; i < c->wq_len; i++)
+		entry_release(c->r, &c->wq[c->wq_head + i]);
+	c->wq_head = c->wq_len = 0;
+	c->out_len = 0;
+	if (c->zc_deferred && c->zc_release)
+		c->zc_release(c->zc_arg);
+	c->zc_deferred = false;
+}
+
+/* A freed connection may still be linked on the ready, dirty or starved
+ * list; its slot is reused only once it is off all of them (the lists
+ * call this again as they drop it). */
+void zg_conn_release_slot(struct zg_conn *c)
+{
+	if (c->state != CS_FREE || c->ready || c->dirty || c->starved_listed ||
+	    c->slot_released)
+		return;
+	c->slot_released = true;
+	c->r->free_slots[c->r->nfree++] = c->slot;
+}
+
+static void slot_free(struct zg_conn *c)
+{
+	/* A carry buffer grown by one large request is not kept forever. */
+	if (c->carry_cap > 65536) {
+		free(c->carry);
+		c->carry = NULL;
+		c->carry_cap = 0;
+	}
+	c->state = CS_FREE;
+	c->r->live--;
+	zg_conn_release_slot(c);
+}
+
+void zg_conn_maybe_free(struct zg_conn *c)
+{
+	struct zg_reactor *r = c->r;
+
+	if (c->state != CS_DEAD || c->ops)
+		return;
+	if (c->abort && !c->fin_sent) {
+		struct linger lg = { 1, 0 }; /* close with RST */
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(c->fd);
+	drop_queues(c);
+	r->st.closed++;
+	if (r->h.on_close)
+		r->h.on_close(c, c->close_reason);
+	slot_free(c);
+}
+
+ZG_EXPORT void zg_conn_close(struct zg_conn *c, unsigned flags)
+{
+	if (c->state == CS_DEAD || c->state == CS_FREE)
+		return;
+	if (flags & ZG_CLOSE_ABORT) {
+		fail(c, 0);
+		return;
+	}
+	if (c->state != CS_OPEN)
+		return;
+	c->state = CS_CLOSING;
+	c->shut_wr = true;
+	if (c->nsegs)
+		consume_input(c, c->in_len);
+	zg_conn_make_dirty(c); /* flush_now moves on to linger when drained */
+	recv_update(c);
+}
+
+ZG_EXPORT int zg_conn_shutdown(struct zg_conn *c)
+{
+	if (c->state != CS_OPEN)
+		return -EPIPE;
+	c->shut_wr = true;
+	zg_conn_make_dirty(c);
+	return 0;
+}
+
+/* Called by the reactor each iteration while it stops. abort_at != 0:
+ * the deadline passed, close everything now. */
+void zg_conn_stop(struct zg_conn *c, uint64_t abort_at)
+{
+	if (c->state == CS_DEAD)
+		return;
+	if (abort_at) {
+		fail(c, -ESHUTDOWN);
+		return;
+	}
+	if (c->state == CS_OPEN && !c->in_len && !c->out_len && !c->send_inflight) {
+		c->close_reason = -ESHUTDOWN;
+		zg_conn_close(c, ZG_CLOSE_GRACEFUL);
+	} else if (c->state == CS_LINGER) {
+		finish(c);
+	}
+}
+
+/* zg_reactor_free on a reactor that was not stopped: release what the
+ * connection holds; no callbacks, the ring is about to go away. */
+void zg_conn_drop(struct zg_conn *c)
+{
+	close(c->fd);
+	drop_queues(c);
+	c->state = CS_FREE;
+}
+
+/* ---- timeouts ------------------------------------------------------ */
+
+void zg_conn_timeout(struct zg_conn *c)
+{
+	if (c->state == CS_DEAD || !c->timeout_ms)
+		return;
+	if (c->r->now_ms < c->deadline) {
+		zg_timer_arm_at(&c->tmo, c->deadline);
+		return;
+	}
+	if (c->state == CS_LINGER)
+		finish(c);
+	else
+		fail(c, -ETIMEDOUT);
+}
+
+ZG_EXPORT void zg_conn_set_timeout(struct zg_conn *c, unsigned ms)
+{
+	if (c->state == CS_DEAD || c->state == CS_FREE)
+		return;
+	c->timeout_ms = ms;
+	if (!ms) {
+		zg_timer_stop(&c->tmo);
+		return;
+	}
+	c->deadline = c->r->now_ms + ms;
+	if (!zg_timer_active(&c->tmo) || c->tmo.node.when > c->deadline)
+		zg_timer_arm_at(&c->tmo, c->deadline);
+}
+
+/* ---- accessors ----------------------------------------------------- */
+
+ZG_EXPORT void zg_conn_set_udata(struct zg_conn *c, void *u) { c->udata = u; }
+ZG_EXPORT void *zg_conn_udata(const struct zg_conn *c) { return c->udata; }
+ZG_EXPORT struct zg_reactor *zg_conn_reactor(const struct zg_conn *c) { return c->r; }
+ZG_EXPORT int zg_conn_fd(const struct zg_conn *c) { return c->fd; }
+
+ZG_EXPORT int zg_conn_peer(const struct zg_conn *c, struct sockaddr *addr, socklen_t *len)
+{
+	/* Asked for on demand: most servers never need it, and it would
+	 * cost a syscall per accept. */
+	return getpeername(c->fd, addr, len) ? -errno : 0;
+}

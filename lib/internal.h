@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+/* Private definitions shared by the files of lib/. Not installed. */
+#ifndef ZG_INTERNAL_H
+#define ZG_INTERNAL_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "zerg.h"
+#include "compat.h"
+
+#define ZG_EXPORT __attribute__((visibility("default")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ---- user_data: op(8) | gen(24) | slot(32) ------------------------ */
+enum zg_op {
+	OP_NONE = 0,
+	OP_ACCEPT,   /* slot = listener index               */
+	OP_RECV,     /* slot = conn slot                     */
+	OP_SEND,
+	OP_SEND_ZC,
+	OP_CANCEL,   /* completions of our own cancel SQEs  */
+	OP_WAKE,     /* eventfd poll (posts, stop)           */
+	OP_SHUTDOWN,
+};
+
+static inline uint64_t ud_make(unsigned op, uint32_t gen, uint32_t slot)
+{
+	return ((uint64_t)op << 56) | ((uint64_t)(gen & 0xffffff) << 32) | slot;
+}
+static inline unsigned ud_op(uint64_t ud) { return ud >> 56; }
+static inline uint32_t ud_gen(uint64_t ud) { return (ud >> 32) & 0xffffff; }
+static inline uint32_t ud_slot(uint64_t ud) { return (uint32_t)ud; }
+
+/* ---- provided buffer ring (bufring.c) ----------------------------- */
+struct zg_bufring {
+	struct io_uring_buf_ring *br;
+	uint8_t *slab;         /* count * size bytes                      */
+	unsigned count, size, mask;
+	unsigned staged;       /* returned since the last publish         */
+	unsigned free;         /* buffers the kernel may fill now         */
+	uint16_t bgid;
+};
+
+int zg_bufring_init(struct zg_bufring *b, struct io_uring *ring,
+		    unsigned count, unsigned size, uint16_t bgid);
+void zg_bufring_free(struct zg_bufring *b, struct io_uring *ring);
+static inline uint8_t *zg_bufring_addr(const struct zg_bufring *b, unsigned bid)
+{
+	return b->slab + (size_t)bid * b->size;
+}
+/* Stage one buffer for return; visible to the kernel at publish. */
+static inline void zg_bufring_put(struct zg_bufring *b, unsigned bid)
+{
+	io_uring_buf_ring_add(b->br, zg_bufring_addr(b, bid), b->size, bid,
+			      b->mask, b->staged++);
+}
+/* Publish staged returns (once per loop). Returns how many. */
+static inline unsigned zg_bufring_publish(struct zg_bufring *b)
+{
+	unsigned n = b->staged;
+	if (n) {
+		io_uring_buf_ring_advance(b->br, n);
+		b->free += n;
+		b->staged = 0;
+	}
+	return n;
+}
+
+/* ---- timers (timer.c): a binary min-heap ------------------------- */
+struct zg_tnode {
+	uint64_t when;
+	uint32_t idx;          /* position in the heap, UINT32_MAX if out  */
+};
+struct zg_theap {
+	struct zg_tnode **v;
+	uint32_t len, cap;
+};
+int zg_theap_push(struct zg_theap *h, struct zg_tnode *n);
+void zg_theap_remove(struct zg_theap *h, struct zg_tnode *n);
+static inline struct zg_tnode *zg_theap_top(const struct zg_theap *h)
+{
+	return h->len ? h->v[0] : NULL;
+}
+static inline bool zg_tnode_active(const struct zg_tnode *n)
+{
+	return n->idx != UINT32_MAX;
+}
+
+enum zg_tkind { TK_USER, TK_CONN };
+
+struct zg_timer {
+	struct zg_tnode node;  /* first: heap entries are cast back       */
+	uint8_t kind;
+	struct zg_reactor *r;
+	zg_timer_fn cb;
+	void *arg;
+	uint64_t repeat;
+};
+
+/* ---- connections (conn.c) ----------------------------------------- */
+struct zg_seg {
+	uint8_t *p;
+	uint32_t len;
+	int32_t bid;           /* ring buffer id, -1 for the carry buffer  */
+};
+
+/* An output queue entry: bytes owned by the conn (a chunk) or by the
+ * caller (a reference with a release callback). */
+struct zg_wentry {
+	uint8_t *p;
+	size_t off, len;       /* sent so far, filled so far              */
+	size_t cap;            /* chunk capacity; 0 for references         */
+	void (*release)(void *);
+	void *arg;
+	bool zc;               /* handed to SEND_ZC; release waits for the
+	                        * kernel's notification                    */
+};
+
+enum recv_state { RS_IDLE, RS_ARMED, RS_STARVED, RS_CANCELING };
+enum conn_state { CS_FREE, CS_OPEN, CS_CLOSING, CS_LINGER, CS_DEAD };
+
+#define ZG_INLINE_SEGS 4
+#define ZG_MAX_IOV 32
+
+struct zg_conn {
+	struct zg_reactor *r;
+	void *udata;
+	int fd;
+	uint32_t slot, gen;
+	uint8_t state;         /* enum conn_state                          */
+	uint8_t rstate;        /* enum recv_state                          */
+	bool paused;           /* application asked to stop reading        */
+	bool eof;
+	bool ready;            /* on the reactor's ready list              */
+	bool dirty;            /* on the flush list                        */
+	bool in_cb;            /* inside on_data                           */
+	bool advanced;         /* zg_conn_advance called in this on_data   */
+	bool shut_wr;          /* FIN requested after the output drains    */
+	bool fin_sent;
+	bool abort;
+	bool high_wm;          /* output passed max_output / 2             */
+	bool starved_listed;
+	bool slot_released;    /* freed and back on the free-slot stack    */
+	int close_reason;
+	unsigned ops;          /* operations in flight                     */
+	bool send_inflight;
+	size_t send_len;       /* bytes the in-flight send was given      */
+	bool zc_notif;         /* a SEND_ZC notification is still to come  */
+	bool zc_deferred;      /* ... and zc_release waits for it          */
+	void (*zc_release)(void *);
+	void *zc_arg;
+
+	/* input: segments over ring buffers and the carry buffer */
+	struct zg_seg *segs;
+	struct zg_seg inline_segs[ZG_INLINE_SEGS];
+	unsigned nsegs, seg_cap;
+	size_t in_len;
+	size_t examined;       /* input bytes the application has seen    */
+	uint8_t *carry;        /* compacted input (owned)                 */
+	size_t carry_cap;
+	struct iovec *view_iov;
+	struct iovec inline_iov[ZG_INLINE_SEGS];
+	unsigned view_cap;
+
+	/* output queue: a FIFO of entries */
+	struct zg_wentry *wq;
+	unsigned wq_head, wq_len, wq_cap;
+	size_t out_len;        /* queued, not yet accepted by the kernel   */
+	size_t reserved;
+	struct msghdr msg;
+	struct iovec iov[ZG_MAX_IOV];
+
+	/* timeouts: the node fires at the scheduled time; the real
+	 * deadline moves forward lazily without touching the heap */
+	struct zg_timer tmo;
+	unsigned timeout_ms;
+	uint64_t deadline;
+
+	struct zg_conn *next_ready, *next_dirty, *next_starved;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+};
+
+/* ---- reactor ------------------------------------------------------- */
+struct zg_post {
+	struct zg_post *next;
+	void (*fn)(void *);
+	void *arg;
+};
+
+struct zg_listener {
+	int fd;
+	bool armed;
+};
+
+#define ZG_MAX_LISTENERS 8
+
+struct zg_reactor {
+	struct io_uring ring;
+	struct zg_reactor_config cfg;
+	struct zg_handler h;
+	void *udata;
+	unsigned id;
+	unsigned features;
+	struct zg_server *server;   /* NULL for a lone reactor           */
+	bool handoff;               /* ZG_ACCEPT_ONE: spread accepted fds */
+
+	struct zg_bufring buf;
+	struct zg_conn *conns;      /* max_conns slots                    */
+	uint32_t *free_slots;       /* stack of free slot indices         */
+	uint32_t nfree;
+	uint32_t hiwater;           /* slots [0, hiwater) were ever used   */
+	unsigned live;              /* open connections                   */
+
+	struct zg_listener lst[ZG_MAX_LISTENERS];
+	unsigned nlst;
+	struct zg_timer *accept_retry;
+
+	struct zg_conn *ready_head, **ready_tail;
+	void *chunk_pool;           /* free output chunks (singly linked) */
+	unsigned chunk_nfree;
+	bool ring_ok;
+	struct zg_conn *dirty_head;
+	struct zg_conn *starved_head, **starved_tail;
+
+	struct zg_theap timers;
+	uint64_t now_ms;
+
+	/* cross-thread: posts and stop */
+	int wake_fd;
+	bool wake_armed;
+	pthread_mutex_t post_lock;
+	struct zg_post *posts;
+	atomic_bool wake_pending;
+	atomic_uint stop_req;       /* deadline + 1, or 0                 */
+	bool stopping;
+	bool stopped;
+	bool post_closed;
+	uint64_t stop_deadline;
+	unsigned inflight_misc;     /* cancels, accepts, wake poll         */
+
+	struct zg_reactor_stats st;
+	int err;
+};
+
+/* reactor.c */
+struct io_uring_sqe *zg_sqe(struct zg_reactor *r);
+void zg_log(struct zg_reactor *r, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void zg_arm_accept(struct zg_reactor *r, unsigned li);
+
+/* conn.c */
+struct zg_conn *zg_conn_open(struct zg_reactor *r, int fd);
+void zg_conn_arm_recv(struct zg_conn *c);
+void zg_conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe);
+void zg_conn_on_send(struct zg_conn *c, struct io_uring_cqe *cqe);
+void zg_conn_on_send_zc(struct zg_conn *c, struct io_uring_cqe *cqe);
+void zg_conn_dispatch(struct zg_conn *c);
+void zg_conn_flush_now(struct zg_conn *c);
+void zg_conn_timeout(struct zg_conn *c);
+void zg_conn_maybe_free(struct zg_conn *c);
+void zg_conn_stop(struct zg_conn *c, uint64_t now);
+void zg_conn_drop(struct zg_conn *c);
+void zg_conn_make_ready(struct zg_conn *c);
+void zg_conn_make_dirty(struct zg_conn *c);
+void zg_conn_release_slot(struct zg_conn *c);
+
+/* timer.c */
+void zg_timers_run(struct zg_reactor *r);
+int zg_timers_wait_ms(struct zg_reactor *r);
+void zg_timer_setup(struct zg_timer *t, struct zg_reactor *r, uint8_t kind,
+		    zg_timer_fn cb, void *arg);
+void zg_timer_arm_at(struct zg_timer *t, uint64_t when);
+
+/* post.c */
+void zg_posts_run(struct zg_reactor *r);
+void zg_wake_arm(struct zg_reactor *r);
+void zg_wake_read(struct zg_reactor *r);
+void zg_posts_free(struct zg_reactor *r);
+
+/* server.c */
+bool zg_server_handoff(struct zg_reactor *r, int fd);
+int zg_listen_socket(const struct sockaddr *addr, socklen_t len, int backlog,
+		     unsigned flags, uint16_t *port);
+
+/* util.c */
+uint64_t zg_clock_ms(void);
+
+#endif

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+uint64_t zg_clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+ZG_EXPORT const char *zg_strerror(int err)
+{
+	if (err > 0)
+		err = -err;
+	switch (err) {
+	case 0: return "success";
+	case -ENOSYS: return "the running kernel lacks an io_uring feature libzerg needs (multishot recv and provided buffer rings: Linux 6.0 or newer)";
+	case -E2BIG: return "input over the connection's max_input";
+	case -ETIMEDOUT: return "idle timeout";
+	case -ESHUTDOWN: return "reactor stopped";
+	case -ENOBUFS: return "output over the connection's max_output";
+	default: return strerror(-err);
+	}
+}
