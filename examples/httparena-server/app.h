@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/* httparena-server: shared state of the application. */
+#ifndef APP_H
+#define APP_H
+
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "data.h"
+#include "http.h"
+#include "zerg.h"
+
+/* Read-only after start: shared by every reactor thread. */
+struct app {
+	struct dataset small, ints, large;
+	bool generated[3];          /* dataset made in memory, no file   */
+	char data_dir[4096];
+	char db_path[4200];
+	bool have_db;
+	unsigned request_timeout_ms; /* a request that stalls half-way   */
+	unsigned idle_timeout_ms;    /* a keep-alive connection at rest  */
+	atomic_uint features;        /* ZG_FEAT_* of reactor 0            */
+};
+
+/* One per reactor thread (its zg_reactor udata). */
+struct worker {
+	struct app *app;
+	struct zg_timer *clock;     /* refreshes date once a second      */
+	char date[HTTP_DATE_LEN];
+	sqlite3 *db;                /* read-only, NULL without a DB file */
+	sqlite3_stmt *stmt;
+	struct gz *gz;
+	char *scratch;              /* documents before gzip, /db rows   */
+	size_t scratch_cap;
+};
+
+enum route {
+	R_NOT_FOUND = 0,
+	R_NOT_ALLOWED,
+	R_BASELINE,
+	R_PIPELINE,
+	R_JSON,
+	R_JSON_N,
+	R_COMPRESSION,
+	R_UPLOAD,
+	R_DB,
+};
+
+/* What a response needs from the request head, taken before the head's
+ * bytes are released (the body may follow). */
+struct params {
+	int64_t sum;         /* baseline: sum of the query values       */
+	int64_t mult;        /* /json/{count}?m=                        */
+	uint32_t count;      /* /json/{count}                           */
+	bool gzip;           /* Accept-Encoding allows gzip             */
+	double min, max;     /* /db                                     */
+	const char *allow;   /* 405                                     */
+};
+
+/* The body as an integer (baseline POST), parsed as it streams in. */
+struct bodynum {
+	uint64_t value;
+	uint8_t state;
+	bool neg;
+};
+
+enum { PH_HEAD = 0, PH_BODY };
+
+/* One per connection (its zg_conn udata). */
+struct hconn {
+	struct worker *w;
+	uint64_t body_left;      /* Content-Length bytes still to come   */
+	uint64_t received;       /* body bytes received so far           */
+	struct params prm;
+	struct bodynum num;
+	struct http_chunked chunk;
+	uint8_t phase;
+	uint8_t route;
+	bool chunked;
+	bool head_only;          /* HEAD: no body in the response        */
+	bool close;              /* close after this response            */
+	bool keep_alive;         /* HTTP/1.0 keep-alive: say so          */
+	bool slow;               /* the request timeout is armed         */
+	bool blocked;            /* output backlog: wait for on_drain    */
+	struct http_request req; /* last: the big one                    */
+};
+
+/* routes.c */
+void route_request(struct hconn *h, const uint8_t *buf);
+void route_body(struct hconn *h, const uint8_t *p, size_t n);
+/* Queue the response; 0, or -1 when the connection had to be aborted. */
+int route_respond(struct zg_conn *c, struct hconn *h);
+/* Queue a bodyless-error response (400, 414, 431) with Connection: close. */
+int respond_error(struct zg_conn *c, struct worker *w, unsigned status);
+
+/* server.c */
+extern const struct zg_handler http_handler;
+void worker_start(struct zg_reactor *r, void *udata);
+void worker_stop(struct zg_reactor *r, void *udata);
+
+#endif

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * httparena-server: an HttpArena HTTP/1.1 entry on libzerg.
+ *
+ *   httparena-server [--port N] [--host ADDR] [--threads N] [--data DIR]
+ *                    [--request-timeout-ms N] [--idle-timeout-ms N] [--pin]
+ *
+ * With no --data it serves /data when /data/dataset.json exists, else a
+ * data directory it generates once under $XDG_CACHE_HOME (or ~/.cache,
+ * or /tmp). Prints one line when it listens, then nothing.
+ */
+#include "app.h"
+#include "gz.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct options {
+	const char *host;
+	const char *data;
+	unsigned port;
+	unsigned threads;
+	unsigned request_timeout_ms;
+	unsigned idle_timeout_ms;
+	bool pin;
+};
+
+static void usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"usage: %s [--port N] [--host ADDR] [--threads N] [--data DIR]\n"
+		"          [--request-timeout-ms N] [--idle-timeout-ms N] [--pin]\n"
+		"  --port N                 TCP port, 0 for an ephemeral one (default 8080)\n"
+		"  --host ADDR              numeric address to bind (default 0.0.0.0)\n"
+		"  --threads N              reactor threads (default: every allowed CPU)\n"
+		"  --data DIR               dataset*.json and benchmark.db (default /data,\n"
+		"                           else a generated directory)\n"
+		"  --request-timeout-ms N   close a request stalled half-way (default 10000)\n"
+		"  --idle-timeout-ms N      close an idle keep-alive connection (default 60000)\n"
+		"  --pin                    pin reactor threads to CPUs\n",
+		prog);
+}
+
+static int parse_uint(const char *s, unsigned max, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > max || s[0] == '-')
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "data", required_argument, NULL, 'd' },
+		{ "request-timeout-ms", required_argument, NULL, 'r' },
+		{ "idle-timeout-ms", required_argument, NULL, 'i' },
+		{ "pin", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int ch, bad = 0;
+	*o = (struct options){ .host = "0.0.0.0", .port = 8080,
+			       .request_timeout_ms = 10000, .idle_timeout_ms = 60000 };
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'p': bad |= parse_uint(optarg, 65535, &o->port); break;
+		case 'H': o->host = optarg; break;
+		case 't': bad |= parse_uint(optarg, 4096, &o->threads); break;
+		case 'd': o->data = optarg; break;
+		case 'r': bad |= parse_uint(optarg, 86400000, &o->request_timeout_ms); break;
+		case 'i': bad |= parse_uint(optarg, 86400000, &o->idle_timeout_ms); break;
+		case 'P': o->pin = true; break;
+		case 'h': usage(stdout, argv[0]); exit(0);
+		default: bad = -1;
+		}
+	}
+	if (bad || optind != argc) {
+		usage(stderr, argv[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Data                                                                */
+/* ------------------------------------------------------------------ */
+
+static bool file_exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A per-user cache directory for generated data. */
+static int cache_dir(char *buf, size_t len)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char parent[PATH_MAX];
+	if (xdg && *xdg)
+		snprintf(parent, sizeof(parent), "%s", xdg);
+	else if (home && *home)
+		snprintf(parent, sizeof(parent), "%s/.cache", home);
+	else
+		parent[0] = 0;
+	if (parent[0] && (mkdir(parent, 0700) == 0 || errno == EEXIST) &&
+	    access(parent, W_OK) == 0) {
+		snprintf(buf, len, "%s/httparena-zerg", parent);
+		return 0;
+	}
+	snprintf(buf, len, "/tmp/httparena-zerg-%u", (unsigned)getuid());
+	return 0;
+}
+
+static int pick_data_dir(const struct options *o, struct app *a)
+{
+	char err[512];
+	if (o->data) {
+		snprintf(a->data_dir, sizeof(a->data_dir), "%s", o->data);
+		return 0;
+	}
+	if (file_exists("/data/dataset.json")) {
+		snprintf(a->data_dir, sizeof(a->data_dir), "/data");
+		return 0;
+	}
+	cache_dir(a->data_dir, sizeof(a->data_dir));
+	if (data_generate_dir(a->data_dir, false, err, sizeof(err))) {
+		fprintf(stderr, "httparena-server: generating data: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Each dataset comes from its file when the directory has it, else
+ * from the generator (the benchmark mounts only some of the files). */
+static int load_data(struct app *a)
+{
+	struct dataset *ds[3] = { &a->small, &a->ints, &a->large };
+	char path[PATH_MAX + 64], err[512];
+	for (int k = DS_SMALL; k <= DS_LARGE; k++) {
+		snprintf(path, sizeof(path), "%s/%s", a->data_dir, dataset_file[k]);
+		if (!file_exists(path)) {
+			a->generated[k] = true;
+			if (dataset_generate(ds[k], (enum dataset_kind)k)) {
+				fprintf(stderr, "httparena-server: out of memory\n");
+				return -1;
+			}
+		} else if (dataset_load(ds[k], (enum dataset_kind)k, path, err, sizeof(err))) {
+			fprintf(stderr, "httparena-server: %s\n", err);
+			return -1;
+		}
+	}
+	snprintf(a->db_path, sizeof(a->db_path), "%s/%s", a->data_dir, DB_FILE);
+	a->have_db = file_exists(a->db_path);
+	return 0;
+}
+
+static void features_text(const struct app *a, char *buf, size_t len)
+{
+	static const struct { unsigned bit; const char *name; } feats[] = {
+		{ ZG_FEAT_DEFER_TASKRUN, "defer_taskrun" },
+		{ ZG_FEAT_COOP_TASKRUN, "coop_taskrun" },
+		{ ZG_FEAT_SEND_ZC, "send_zc" },
+	};
+	unsigned f = atomic_load(&a->features);
+	size_t n = (size_t)snprintf(buf, len, "io_uring");
+	for (size_t i = 0; i < sizeof(feats) / sizeof(feats[0]) && n < len; i++)
+		if (f & feats[i].bit)
+			n += (size_t)snprintf(buf + n, len - n, ",%s", feats[i].name);
+	if (n < len)
+		n += (size_t)snprintf(buf + n, len - n, " gzip=%s db=%s", gz_name(),
+				      a->have_db ? "sqlite" : "none");
+	for (int k = DS_SMALL; k <= DS_LARGE && n < len; k++)
+		if (a->generated[k])
+			n += (size_t)snprintf(buf + n, len - n, " generated=%s", dataset_file[k]);
+}
+
+/* ------------------------------------------------------------------ */
+/* Main                                                                */
+/* ------------------------------------------------------------------ */
+
+static int serve(const struct options *o, struct app *a)
+{
+	struct zg_server_config cfg;
+	struct zg_server *s = NULL;
+	sigset_t sigs;
+	char feats[512];
+	int sig, rc;
+
+	zg_server_config_init(&cfg);
+	cfg.host = o->host;
+	cfg.port = (uint16_t)o->port;
+	cfg.threads = o->threads;
+	cfg.pin_threads = o->pin;
+	cfg.reactor.idle_timeout_ms = o->idle_timeout_ms;
+	cfg.on_reactor_start = worker_start;
+	cfg.on_reactor_stop = worker_stop;
+
+	/* Block the stop signals before threads exist, so only sigwait()
+	 * below sees them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = zg_server_new(&cfg, &http_handler, a, &s);
+	if (rc == 0)
+		rc = zg_server_start(s);
+	if (rc) {
+		fprintf(stderr, "httparena-server: %s:%u: %s\n", o->host, o->port,
+			zg_strerror(rc));
+		zg_server_free(s);
+		return 1;
+	}
+	features_text(a, feats, sizeof(feats));
+	printf("httparena-server: port %u, threads %u, data %s, features %s\n",
+	       zg_server_port(s), zg_server_threads(s), a->data_dir, feats);
+	fflush(stdout);
+
+	sigwait(&sigs, &sig);
+	zg_server_stop(s, 2000);
+	rc = zg_server_wait(s);
+	zg_server_free(s);
+	return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	static struct app a;
+	if (parse_options(argc, argv, &o))
+		return 2;
+	a.request_timeout_ms = o.request_timeout_ms;
+	a.idle_timeout_ms = o.idle_timeout_ms;
+	if (pick_data_dir(&o, &a) || load_data(&a))
+		return 1;
+	int rc = serve(&o, &a);
+	dataset_free(&a.small);
+	dataset_free(&a.ints);
+	dataset_free(&a.large);
+	return rc;
+}

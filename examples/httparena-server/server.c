@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * httparena-server: the HTTP/1.1 connection state machine on libzerg.
+ *
+ * A connection alternates between two phases. PH_HEAD: the unconsumed
+ * input starts with a request head; it is parsed in place (or from a
+ * contiguous copy when it straddles ring buffers) and every complete
+ * request in the input is answered in the same on_data, so a pipelined
+ * batch becomes one send. PH_BODY: body bytes are fed to the route as
+ * they arrive, segment by segment, and consumed at once, so uploads are
+ * never buffered.
+ */
+#include "app.h"
+#include "gz.h"
+#include "render.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Stop answering pipelined requests while this much output is queued;
+ * libzerg calls on_drain once the queue empties after passing half its
+ * maximum, which is where we resume. */
+#define OUTPUT_BACKLOG (32u << 20)
+
+static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+/* Timeouts: a short one while a request is half-way in, the idle one
+ * between requests. Only calls into the library on a change. */
+static void set_slow(struct zg_conn *c, struct hconn *h, bool slow)
+{
+	if (h->slow == slow)
+		return;
+	h->slow = slow;
+	zg_conn_set_timeout(c, slow ? h->w->app->request_timeout_ms
+				    : h->w->app->idle_timeout_ms);
+}
+
+static void next_request(struct hconn *h)
+{
+	h->phase = PH_HEAD;
+	http_request_init(&h->req);
+}
+
+/* After a response: close when asked to, pause on a backlog. Returns 1
+ * to go on with the next request, 0 to leave on_data. */
+static int after_response(struct zg_conn *c, struct hconn *h)
+{
+	if (h->close) {
+		zg_conn_close(c, ZG_CLOSE_GRACEFUL);
+		return 0;
+	}
+	next_request(h);
+	if (zg_conn_pending(c) > OUTPUT_BACKLOG) {
+		h->blocked = true;
+		return 0;
+	}
+	return 1;
+}
+
+static int reject(struct zg_conn *c, struct hconn *h, unsigned status)
+{
+	if (respond_error(c, h->w, status) == 0)
+		zg_conn_close(c, ZG_CLOSE_GRACEFUL);
+	return 0;
+}
+
+/* The head is complete at buf[0..len): route it, then either answer it
+ * at once or go read its body. */
+static int start_request(struct zg_conn *c, struct hconn *h, const uint8_t *buf,
+			 size_t len, size_t avail)
+{
+	const struct http_request *rq = &h->req;
+	route_request(h, buf);
+	if (rq->flags & HTTP_F_CHUNKED) {
+		h->chunked = true;
+		http_chunked_init(&h->chunk);
+	} else if (rq->content_length) {
+		h->chunked = false;
+		h->body_left = rq->content_length;
+	} else {
+		if (route_respond(c, h))
+			return 0;
+		zg_conn_advance(c, len, len);
+		return after_response(c, h);
+	}
+	h->phase = PH_BODY;
+	zg_conn_advance(c, len, len);
+	/* RFC 9110 10.1.1: a client that sent the body already needs no
+	 * 100; one that waits for it (curl) gets it before we read. */
+	if ((rq->flags & HTTP_F_EXPECT) && avail == len &&
+	    zg_conn_write(c, continue_100, sizeof(continue_100) - 1)) {
+		zg_conn_close(c, ZG_CLOSE_ABORT);
+		return 0;
+	}
+	return 1;
+}
+
+static int on_head(struct zg_conn *c, struct hconn *h, const struct zg_read_view *v)
+{
+	const uint8_t *p = v->segs[0].iov_base;
+	size_t n = v->segs[0].iov_len;
+	int hl;
+
+	if (v->len == 0) {
+		if (v->eof)
+			zg_conn_close(c, ZG_CLOSE_GRACEFUL);
+		else
+			set_slow(c, h, false);
+		return 0;
+	}
+	hl = http_parse(&h->req, p, n);
+	if (hl == 0 && v->len > n) {
+		/* The head straddles ring buffers: make it contiguous. The
+		 * parser resumes where it was (it keeps offsets only). */
+		n = v->len < HTTP_MAX_HEAD ? v->len : HTTP_MAX_HEAD;
+		if (zg_conn_contig(c, n, &p)) {
+			zg_conn_close(c, ZG_CLOSE_ABORT);
+			return 0;
+		}
+		hl = http_parse(&h->req, p, n);
+	}
+	if (hl < 0)
+		return reject(c, h, h->req.status);
+	if (hl == 0) {
+		if (v->eof) {
+			zg_conn_close(c, ZG_CLOSE_GRACEFUL);
+			return 0;
+		}
+		set_slow(c, h, true);
+		zg_conn_advance(c, 0, v->len);
+		return 0;
+	}
+	return start_request(c, h, p, (size_t)hl, v->len);
+}
+
+/* Feed one segment of chunked body; returns bytes used, or -1 on a
+ * framing error. *done is set at the end of the body. */
+static long chunked_segment(struct hconn *h, const uint8_t *p, size_t n, bool *done)
+{
+	size_t off = 0;
+	while (off < n) {
+		size_t used, doff = 0, dlen = 0;
+		int rc = http_chunked_step(&h->chunk, p + off, n - off, &used, &doff, &dlen);
+		if (rc == HTTP_CHUNK_DATA)
+			route_body(h, p + off + doff, dlen);
+		off += used;
+		if (rc == HTTP_CHUNK_ERROR)
+			return -1;
+		if (rc == HTTP_CHUNK_DONE) {
+			*done = true;
+			break;
+		}
+	}
+	return (long)off;
+}
+
+static int on_body(struct zg_conn *c, struct hconn *h, const struct zg_read_view *v)
+{
+	size_t used = 0;
+	bool done = false;
+
+	for (unsigned i = 0; i < v->nsegs && !done; i++) {
+		const uint8_t *p = v->segs[i].iov_base;
+		size_t n = v->segs[i].iov_len;
+		if (h->chunked) {
+			long k = chunked_segment(h, p, n, &done);
+			if (k < 0)
+				return reject(c, h, 400);
+			used += (size_t)k;
+		} else {
+			size_t take = n < h->body_left ? n : (size_t)h->body_left;
+			route_body(h, p, take);
+			h->body_left -= take;
+			used += take;
+			done = h->body_left == 0;
+		}
+	}
+	if (!done) {
+		zg_conn_advance(c, used, used);
+		if (v->eof) {
+			zg_conn_close(c, ZG_CLOSE_GRACEFUL);
+			return 0;
+		}
+		set_slow(c, h, true);
+		return 0;
+	}
+	if (route_respond(c, h))
+		return 0;
+	zg_conn_advance(c, used, used);
+	return after_response(c, h);
+}
+
+static void on_data(struct zg_conn *c)
+{
+	struct hconn *h = zg_conn_udata(c);
+	struct zg_read_view v;
+
+	while (!h->blocked) {
+		zg_conn_read(c, &v);
+		int more = h->phase == PH_BODY ? on_body(c, h, &v) : on_head(c, h, &v);
+		if (!more)
+			return;
+	}
+	/* Backlogged: look at nothing more until on_drain. */
+	zg_conn_read(c, &v);
+	zg_conn_advance(c, 0, v.len);
+}
+
+static void on_drain(struct zg_conn *c)
+{
+	struct hconn *h = zg_conn_udata(c);
+	if (h && h->blocked) {
+		h->blocked = false;
+		on_data(c);
+	}
+}
+
+static void on_open(struct zg_conn *c)
+{
+	struct hconn *h = malloc(sizeof(*h));
+	if (!h) {
+		zg_conn_close(c, ZG_CLOSE_ABORT);
+		return;
+	}
+	memset(h, 0, offsetof(struct hconn, req));
+	h->w = zg_reactor_udata(zg_conn_reactor(c));
+	next_request(h);
+	zg_conn_set_udata(c, h);
+}
+
+/* Resets (limited-conn, mixed) land here like any close: no logging. */
+static void on_close(struct zg_conn *c, int reason)
+{
+	(void)reason;
+	free(zg_conn_udata(c));
+	zg_conn_set_udata(c, NULL);
+}
+
+const struct zg_handler http_handler = {
+	.on_open = on_open,
+	.on_data = on_data,
+	.on_drain = on_drain,
+	.on_close = on_close,
+};
+
+/* ------------------------------------------------------------------ */
+/* Per-reactor state                                                   */
+/* ------------------------------------------------------------------ */
+
+static void tick(struct zg_timer *t, void *arg)
+{
+	struct worker *w = arg;
+	(void)t;
+	http_format_date(w->date, time(NULL));
+}
+
+static void open_db(struct worker *w)
+{
+	static const char sql[] =
+		"SELECT id,name,category,price,quantity,active,tags,rating_score,"
+		"rating_count FROM items WHERE price BETWEEN ? AND ? LIMIT 50";
+	if (!w->app->have_db)
+		return;
+	if (sqlite3_open_v2(w->app->db_path, &w->db,
+			    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(w->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &w->stmt,
+			       NULL) != SQLITE_OK) {
+		/* A bad file serves empty results, as "no database" does. */
+		sqlite3_finalize(w->stmt);
+		sqlite3_close(w->db);
+		w->stmt = NULL;
+		w->db = NULL;
+	}
+}
+
+void worker_start(struct zg_reactor *r, void *udata)
+{
+	struct app *a = udata;
+	struct worker *w = calloc(1, sizeof(*w));
+	if (!w)
+		abort(); /* nothing sensible to serve without it */
+	w->app = a;
+	http_format_date(w->date, time(NULL));
+	if (zg_timer_new(r, tick, w, &w->clock) == 0)
+		zg_timer_start(w->clock, 1000, 1000);
+	w->gz = gz_new();
+	if (!w->gz)
+		abort();
+	open_db(w);
+	if (zg_reactor_id(r) == 0)
+		atomic_store(&a->features, zg_reactor_features(r));
+	zg_reactor_set_udata(r, w);
+}
+
+void worker_stop(struct zg_reactor *r, void *udata)
+{
+	struct worker *w = zg_reactor_udata(r);
+	(void)udata;
+	if (!w)
+		return;
+	zg_timer_free(w->clock);
+	sqlite3_finalize(w->stmt);
+	sqlite3_close(w->db);
+	gz_free(w->gz);
+	free(w->scratch);
+	free(w);
+	zg_reactor_set_udata(r, NULL);
+}
