@@ -221,15 +221,20 @@ def req(method, target, headers=(), body=None, version="1.1"):
     return raw + (body or b"")
 
 
+def head_cl(method, target, n, headers=()):
+    """A request head announcing n body bytes (the body is sent apart)."""
+    return req(method, target, list(headers) + ["Content-Length: %d" % n])
+
+
 def chunked(body, sizes):
     """body framed as chunks of the given sizes (cycled), with a last
     chunk and no trailers."""
     out, i, k = b"", 0, 0
     while i < len(body):
-        n = sizes[k % len(sizes)]
+        piece = body[i:i + sizes[k % len(sizes)]]
         k += 1
-        out += b"%x\r\n" % n + body[i:i + n] + b"\r\n"
-        i += n
+        out += b"%x\r\n" % len(piece) + piece + b"\r\n"
+        i += len(piece)
     return out + b"0\r\n\r\n"
 
 
@@ -366,7 +371,7 @@ def t_upload():
 def t_upload_20m_keepalive():
     n = 20 * 1024 * 1024
     c = Conn(timeout=20)
-    c.send(req("POST", "/upload", [], body=b"")[:-2] + b"Content-Length: %d\r\n\r\n" % n)
+    c.send(head_cl("POST", "/upload", n))
     block = os.urandom(1 << 20)
     for _ in range(20):
         c.send(block)
@@ -379,8 +384,7 @@ def t_expect_continue():
     c = Conn()
     body = os.urandom(300000)
     # curl's way: head, wait for 100, then the body.
-    c.send(req("POST", "/upload", ["Expect: 100-continue"], body=b"")[:-2] +
-           b"Content-Length: %d\r\n\r\n" % len(body))
+    c.send(head_cl("POST", "/upload", len(body), ["Expect: 100-continue"]))
     c.s.settimeout(2)
     while b"\r\n\r\n" not in c.buf:
         c._fill()
