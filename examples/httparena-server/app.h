@@ -19,6 +19,7 @@ struct app {
 	char data_dir[4096];
 	char db_path[4200];
 	bool have_db;
+	bool generated_db;          /* db_path is in the cache directory */
 	unsigned request_timeout_ms; /* a request that stalls half-way   */
 	unsigned idle_timeout_ms;    /* a keep-alive connection at rest  */
 	atomic_uint features;        /* ZG_FEAT_* of reactor 0            */

@@ -145,6 +145,22 @@ static int pick_data_dir(const struct options *o, struct app *a)
 	return 0;
 }
 
+/* No benchmark.db beside the datasets: SQLite needs a file, so make one
+ * in the cache directory (once). If that fails too, /db answers with no
+ * rows, as the spec says for a missing database. */
+static void generated_db(struct app *a)
+{
+	char dir[PATH_MAX], err[512];
+	cache_dir(dir, sizeof(dir));
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return;
+	snprintf(a->db_path, sizeof(a->db_path), "%s/%s", dir, DB_FILE);
+	if (!file_exists(a->db_path) && db_generate(a->db_path, err, sizeof(err)))
+		return;
+	a->have_db = true;
+	a->generated_db = true;
+}
+
 /* Each dataset comes from its file when the directory has it, else
  * from the generator (the benchmark mounts only some of the files). */
 static int load_data(struct app *a)
@@ -166,6 +182,8 @@ static int load_data(struct app *a)
 	}
 	snprintf(a->db_path, sizeof(a->db_path), "%s/%s", a->data_dir, DB_FILE);
 	a->have_db = file_exists(a->db_path);
+	if (!a->have_db)
+		generated_db(a);
 	return 0;
 }
 
@@ -187,6 +205,8 @@ static void features_text(const struct app *a, char *buf, size_t len)
 	for (int k = DS_SMALL; k <= DS_LARGE && n < len; k++)
 		if (a->generated[k])
 			n += (size_t)snprintf(buf + n, len - n, " generated=%s", dataset_file[k]);
+	if (a->generated_db && n < len)
+		snprintf(buf + n, len - n, " generated=%s", a->db_path);
 }
 
 /* ------------------------------------------------------------------ */
@@ -198,7 +218,7 @@ static int serve(const struct options *o, struct app *a)
 	struct zg_server_config cfg;
 	struct zg_server *s = NULL;
 	sigset_t sigs;
-	char feats[512];
+	char feats[8192];
 	int sig, rc;
 
 	zg_server_config_init(&cfg);
