@@ -22,6 +22,7 @@ struct app {
 	bool generated_db;          /* db_path is in the cache directory */
 	unsigned request_timeout_ms; /* a request that stalls half-way   */
 	unsigned idle_timeout_ms;    /* a keep-alive connection at rest  */
+	size_t output_backlog;       /* pause pipelining above this      */
 	atomic_uint features;        /* ZG_FEAT_* of reactor 0            */
 };
 

@@ -227,6 +227,7 @@ static int serve(const struct options *o, struct app *a)
 	cfg.threads = o->threads;
 	cfg.pin_threads = o->pin;
 	cfg.reactor.idle_timeout_ms = o->idle_timeout_ms;
+	a->output_backlog = cfg.reactor.max_output / 2;
 	cfg.on_reactor_start = worker_start;
 	cfg.on_reactor_stop = worker_stop;
 

@@ -18,11 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Stop answering pipelined requests while this much output is queued;
- * libzerg calls on_drain once the queue empties after passing half its
- * maximum, which is where we resume. */
-#define OUTPUT_BACKLOG (32u << 20)
-
 static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 /* Timeouts: a short one while a request is half-way in, the idle one
@@ -51,7 +46,11 @@ static int after_response(struct zg_conn *c, struct hconn *h)
 		return 0;
 	}
 	next_request(h);
-	if (zg_conn_pending(c) > OUTPUT_BACKLOG) {
+	/* A client that pipelines big responses without reading them: stop
+	 * answering once half of max_output is queued (libzerg calls
+	 * on_drain when such a queue has emptied, and we resume there)
+	 * rather than run into -ENOBUFS. */
+	if (zg_conn_pending(c) > h->w->app->output_backlog) {
 		h->blocked = true;
 		return 0;
 	}

@@ -567,6 +567,23 @@ def t_pipelining():
     check(c.closed_by_peer(), "no close after Connection: close")
 
 
+def t_output_backlog():
+    # More pipelined output than the server may queue (64 MiB): it must
+    # pause and resume as we read, not fail.
+    c = Conn(timeout=20)
+    c.send(req("GET", "/compression") * 64)
+    time.sleep(0.5)
+    first = None
+    for i in range(64):
+        r = c.response()
+        eq(r.status, 200, "status of response %d" % i)
+        first = first or r.body
+        eq(r.body, first, "body of response %d" % i)
+    eq(json.loads(first)["count"], 6000, "count")
+    expect_ok(c.request(GET_RAW), "text/plain", b"55")
+    c.close()
+
+
 def send_split(c, raw, cuts, pause):
     last = 0
     for k in list(cuts) + [len(raw)]:
@@ -684,7 +701,8 @@ def t_many_connections():
 CHECKS = [
     t_baseline, t_chunked_forms, t_pipeline_endpoint, t_json, t_json_count, t_compression,
     t_upload, t_upload_20m_keepalive, t_expect_continue, t_db, t_not_found,
-    t_method_not_allowed, t_noise, t_bad_framing, t_limits, t_pipelining, t_split_everywhere,
+    t_method_not_allowed, t_noise, t_bad_framing, t_limits, t_pipelining, t_output_backlog,
+    t_split_everywhere,
     t_connection_close, t_head, t_timeouts, t_resets, t_many_connections,
 ]
 
