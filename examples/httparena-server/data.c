@@ -54,6 +54,7 @@ void dataset_free(struct dataset *d)
 {
 	free(d->items);
 	free(d->tags);
+	free(d->bounds);
 	free(d->arena);
 	memset(d, 0, sizeof(*d));
 }

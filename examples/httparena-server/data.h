@@ -38,6 +38,8 @@ struct dataset {
 	size_t ntags;
 	bool fixed2;
 	size_t item_bound; /* max bytes of one serialized item (+ total) */
+	size_t *bounds;    /* render_prepare(): bounds[k] bounds the
+	                    * first k items (tight: exact but for totals) */
 	char *arena;       /* strings of a loaded dataset               */
 };
 

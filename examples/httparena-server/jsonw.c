@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "jsonw.h"
 
+#include <stdbool.h>
+
 /* 0: copy as is; otherwise the letter after the backslash ('u' for
  * \u00XX). */
 static const char esc[256] = {
@@ -16,31 +18,51 @@ static const char esc[256] = {
 
 static const char hex[] = "0123456789abcdef";
 
+#define ONES  UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* Does any byte of w need escaping (< 0x20, '"' or '\\')? The classic
+ * has-zero-byte trick; it can only err towards "yes" above a byte that
+ * really matches, which is fine for a yes/no question. */
+static inline bool word_needs_escape(uint64_t w)
+{
+	uint64_t quote = w ^ (ONES * '"'), bslash = w ^ (ONES * '\\');
+	uint64_t ctl = (w - ONES * 0x20) & ~w;
+	uint64_t q = (quote - ONES) & ~quote;
+	uint64_t b = (bslash - ONES) & ~bslash;
+	return ((ctl | q | b) & HIGHS) != 0;
+}
+
 char *jw_str(char *p, const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;
 	*p++ = '"';
-	while (i < n) {
-		/* Copy the run that needs no escaping in one go: names and
-		 * tags are almost always a single run. */
-		size_t j = i;
-		while (j < n && !esc[u[j]])
-			j++;
-		memcpy(p, s + i, j - i);
-		p += j - i;
-		if (j == n)
+	/* Eight bytes at a time while nothing needs escaping: names and
+	 * tags are plain ASCII. */
+	while (i + 8 <= n) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		if (word_needs_escape(w))
 			break;
-		char e = esc[u[j]];
+		memcpy(p, &w, 8);
+		p += 8;
+		i += 8;
+	}
+	for (; i < n; i++) {
+		char e = esc[u[i]];
+		if (!e) {
+			*p++ = (char)u[i];
+			continue;
+		}
 		*p++ = '\\';
 		*p++ = e;
 		if (e == 'u') {
 			*p++ = '0';
 			*p++ = '0';
-			*p++ = hex[u[j] >> 4];
-			*p++ = hex[u[j] & 15];
+			*p++ = hex[u[i] >> 4];
+			*p++ = hex[u[i] & 15];
 		}
-		i = j + 1;
 	}
 	*p++ = '"';
 	return p;

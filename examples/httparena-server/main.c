@@ -11,6 +11,7 @@
  */
 #include "app.h"
 #include "gz.h"
+#include "render.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -180,6 +181,8 @@ static int load_data(struct app *a)
 			return -1;
 		}
 	}
+	for (int k = DS_SMALL; k <= DS_LARGE; k++)
+		render_prepare(ds[k]);
 	snprintf(a->db_path, sizeof(a->db_path), "%s/%s", a->data_dir, DB_FILE);
 	a->have_db = file_exists(a->db_path);
 	if (!a->have_db)

@@ -2,9 +2,17 @@
 #include "render.h"
 #include "jsonw.h"
 
+#include <stdlib.h>
+
+#define DOC_OVERHEAD (32 + JW_NUM_BOUND) /* {"items":[ ],"count":N} */
+
 size_t render_bound(const struct dataset *d, size_t count)
 {
-	return 32 + JW_NUM_BOUND + count * (d->item_bound + 1);
+	if (count > d->n)
+		count = d->n;
+	if (d->bounds)
+		return DOC_OVERHEAD + d->bounds[count];
+	return DOC_OVERHEAD + count * (d->item_bound + 1);
 }
 
 static int64_t total_of(const struct item *it, int64_t mult)
@@ -48,6 +56,29 @@ static char *render_item(char *p, const struct dataset *d, const struct item *it
 	p = num(p, total_of(it, mult), d->fixed2);
 	*p++ = '}';
 	return p;
+}
+
+int render_prepare(struct dataset *d)
+{
+	char *buf = malloc(d->item_bound);
+	size_t *b = malloc((d->n + 1) * sizeof(*b));
+	if (!buf || !b) {
+		free(buf);
+		free(b);
+		return -1;
+	}
+	b[0] = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		/* Everything but the total is fixed: measure it with a zero
+		 * total and leave room for the widest one, and a comma. */
+		size_t len = (size_t)(render_item(buf, d, &d->items[i], 0) - buf);
+		size_t zero = d->fixed2 ? 3 : 1; /* "0.0" or "0" */
+		b[i + 1] = b[i] + len - zero + JW_NUM_BOUND + 1;
+	}
+	free(buf);
+	free(d->bounds);
+	d->bounds = b;
+	return 0;
 }
 
 char *render_items(char *p, const struct dataset *d, size_t count, int64_t mult)

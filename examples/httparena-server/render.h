@@ -8,6 +8,11 @@
 
 #include "data.h"
 
+/* Measure every item once so render_bound() is tight (a response that
+ * fits a pooled output chunk stays in it). 0 or -1 (out of memory: the
+ * loose bound is used). */
+int render_prepare(struct dataset *d);
+
 /* Upper bound of render_items() for the first `count` items. */
 size_t render_bound(const struct dataset *d, size_t count);
 

@@ -104,6 +104,49 @@ static void test_strings(void **state)
 	assert_int_equal(jw_str(out, all, sizeof(all)) - out, JW_STR_BOUND(64));
 }
 
+/* The plain byte-by-byte escaper jw_str must agree with. */
+static size_t ref_escape(char *out, const unsigned char *s, size_t n)
+{
+	char *p = out;
+	*p++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned c = s[i];
+		const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n"
+			      : c == '\r' ? "\\r" : c == '\t' ? "\\t" : c == '\b' ? "\\b"
+			      : c == '\f' ? "\\f" : NULL;
+		if (e)
+			p += sprintf(p, "%s", e);
+		else if (c < 0x20)
+			p += sprintf(p, "\\u%04x", c);
+		else
+			*p++ = (char)c;
+	}
+	*p++ = '"';
+	return (size_t)(p - out);
+}
+
+/* Random strings with specials at every position, every length around
+ * the 8-byte steps. */
+static void test_strings_random(void **state)
+{
+	(void)state;
+	static const unsigned char specials[] = { '"', '\\', 0, 0x1f, '\n', 0x7f, 0x80, 0xff, ' ' };
+	unsigned char in[40];
+	char want[6 * 40 + 2], got[6 * 40 + 2];
+	srand(12345);
+	for (int iter = 0; iter < 20000; iter++) {
+		size_t n = (size_t)(rand() % 40);
+		for (size_t i = 0; i < n; i++)
+			in[i] = (unsigned char)('a' + rand() % 26);
+		if (n && iter % 4)
+			in[rand() % n] = specials[rand() % sizeof(specials)];
+		size_t wn = ref_escape(want, in, n);
+		size_t gn = (size_t)(jw_str(got, (const char *)in, n) - got);
+		assert_int_equal(gn, wn);
+		assert_memory_equal(got, want, wn);
+	}
+}
+
 /* The first item of /json, byte for byte. */
 static void test_render_small(void **state)
 {
@@ -170,6 +213,33 @@ static void test_render_large_bound(void **state)
 	dataset_free(&d);
 }
 
+/* The tight bound holds for every count and extreme multipliers, and
+ * the /json document fits one 16 KiB output chunk with its head. */
+static void test_render_tight(void **state)
+{
+	(void)state;
+	static const int64_t mults[] = { 1, 0, -1, 7, 1000000007, INT64_MAX, INT64_MIN };
+	for (int k = DS_SMALL; k <= DS_LARGE; k++) {
+		struct dataset d;
+		assert_int_equal(dataset_generate(&d, (enum dataset_kind)k), 0);
+		size_t loose = render_bound(&d, d.n);
+		assert_int_equal(render_prepare(&d), 0);
+		assert_true(render_bound(&d, d.n) <= loose);
+		char *buf = malloc(render_bound(&d, d.n));
+		size_t step = k == DS_LARGE ? 599 : 1;
+		for (size_t count = 0; count <= d.n; count += step) {
+			for (size_t m = 0; m < sizeof(mults) / sizeof(mults[0]); m++) {
+				size_t len = (size_t)(render_items(buf, &d, count, mults[m]) - buf);
+				assert_true(len <= render_bound(&d, count));
+			}
+		}
+		if (k == DS_SMALL)
+			assert_true(render_bound(&d, d.n) + 512 <= 16384);
+		free(buf);
+		dataset_free(&d);
+	}
+}
+
 static bool str_eq(struct str a, struct str b)
 {
 	return a.n == b.n && !memcmp(a.p, b.p, a.n);
@@ -213,9 +283,11 @@ int main(void)
 		cmocka_unit_test(test_integers),
 		cmocka_unit_test(test_cents),
 		cmocka_unit_test(test_strings),
+		cmocka_unit_test(test_strings_random),
 		cmocka_unit_test(test_render_small),
 		cmocka_unit_test(test_render_int),
 		cmocka_unit_test(test_render_large_bound),
+		cmocka_unit_test(test_render_tight),
 		cmocka_unit_test(test_write_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
