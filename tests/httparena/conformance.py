@@ -648,6 +648,20 @@ def t_head():
     c.close()
 
 
+def t_date():
+    # The Date header is a cached string, refreshed every second.
+    c = Conn()
+    d1 = c.request(GET_RAW).get("Date")
+    time.sleep(1.2)
+    d2 = c.request(GET_RAW).get("Date")
+    check(d1 != d2, "Date not refreshed: %s" % d1)
+    now = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
+    check(abs(time.mktime(time.strptime(d2, "%a, %d %b %Y %H:%M:%S GMT")) -
+              time.mktime(time.strptime(now, "%a, %d %b %Y %H:%M:%S GMT"))) <= 2,
+          "Date %s is not now (%s)" % (d2, now))
+    c.close()
+
+
 def t_timeouts():
     # A body that never comes holds only its own connection, then times out.
     slow = Conn()
@@ -703,7 +717,7 @@ CHECKS = [
     t_upload, t_upload_20m_keepalive, t_expect_continue, t_db, t_not_found,
     t_method_not_allowed, t_noise, t_bad_framing, t_limits, t_pipelining, t_output_backlog,
     t_split_everywhere,
-    t_connection_close, t_head, t_timeouts, t_resets, t_many_connections,
+    t_connection_close, t_head, t_date, t_timeouts, t_resets, t_many_connections,
 ]
 
 
