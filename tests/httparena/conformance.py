@@ -558,6 +558,21 @@ def t_pipelining():
             else:
                 eq(r.body, {GET_RAW: b"55", POST_CL_RAW: b"75", POST_CHUNKED_RAW: b"75",
                             PIPELINE_RAW: b"ok"}[raw], "pipelined body")
+    # Heads of odd sizes back to back, so that the server's 4 KiB input
+    # buffers split heads (and chunk-size lines) at every kind of place.
+    batch, want = b"", []
+    for i in range(60):
+        pad = "x" * (97 * i % 1500)
+        if i % 3 == 2:
+            batch += req("POST", "/baseline11?a=%d" % i, ["X-Pad: " + pad,
+                         "Transfer-Encoding: chunked"], body=b"") + chunked(b"1000", [1, 3])
+            want.append(str(i + 1000).encode())
+        else:
+            batch += req("GET", "/baseline11?a=%d&b=1" % i, ["X-Pad: " + pad])
+            want.append(str(i + 1).encode())
+    c.send(batch)
+    for w in want:
+        expect_ok(c.response(), "text/plain", w)
     # 64 in one write, with Connection: close on the last.
     c.send(PIPELINE_RAW * 63 + req("GET", "/pipeline", ["Connection: close"]))
     for i in range(64):
