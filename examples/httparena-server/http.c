@@ -240,7 +240,7 @@ int http_parse(struct http_request *r, const uint8_t *buf, size_t len)
 {
 	size_t i = r->pos;
 	unsigned st = r->state;
-	uint32_t mark = r->mark, vend = r->vend;
+	uint32_t mark = r->mark, vend;
 	struct http_field *f;
 
 	if (st == S_ERROR)
@@ -363,21 +363,22 @@ int http_parse(struct http_request *r, const uint8_t *buf, size_t len)
 				return fail(r, 431);
 			if (i == len)
 				break;
-			mark = vend = (uint32_t)i;
+			mark = (uint32_t)i;
 			st = S_VALUE;
 			break;
 		case S_VALUE:
-			while (i < len && (cls[buf[i]] & C_VALUE)) {
-				if (buf[i] != ' ' && buf[i] != '\t')
-					vend = (uint32_t)i + 1;
+			while (i < len && (cls[buf[i]] & C_VALUE))
 				i++;
-			}
 			if (i - r->fields_at > HTTP_MAX_FIELD_BYTES)
 				return fail(r, 431);
 			if (i == len)
 				break;
 			if (buf[i] != '\r') /* CTL, bare LF, DEL */
 				return fail(r, 400);
+			/* Trailing OWS is not part of the value. */
+			vend = (uint32_t)i;
+			while (vend > mark && (buf[vend - 1] == ' ' || buf[vend - 1] == '\t'))
+				vend--;
 			f = &r->fields[r->nfields];
 			f->value = (uint16_t)mark;
 			f->value_len = (uint16_t)(vend - mark);
@@ -407,7 +408,6 @@ int http_parse(struct http_request *r, const uint8_t *buf, size_t len)
 	r->pos = (uint32_t)i;
 	r->state = (uint8_t)st;
 	r->mark = mark;
-	r->vend = vend;
 	return 0;
 }
 

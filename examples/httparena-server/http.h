@@ -68,7 +68,6 @@ struct http_request {
 	/* Parser position; private. */
 	uint32_t pos;        /* bytes of the buffer examined so far           */
 	uint32_t mark;       /* start of the token being scanned              */
-	uint32_t vend;       /* value: end of the last non-blank byte         */
 	uint32_t fields_at;  /* start of the header section                   */
 	uint8_t state;
 	uint8_t empty_lines;

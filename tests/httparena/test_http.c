@@ -101,6 +101,7 @@ static const char get_req[] = "GET /baseline11?a=13&b=42 HTTP/1.1\r\n"
 			      "Host: localhost:8080\r\n"
 			      "Accept-Encoding:  gzip, br \t\r\n"
 			      "X-Empty:\r\n"
+			      "X-Blank: \t \r\n"
 			      "\r\n";
 
 static void test_parse_get(void **state)
@@ -113,10 +114,11 @@ static void test_parse_get(void **state)
 	assert_int_equal(r.minor, 1);
 	assert_int_equal(r.target_len, strlen("/baseline11?a=13&b=42"));
 	assert_memory_equal(get_req + r.target, "/baseline11?a=13&b=42", r.target_len);
-	assert_int_equal(r.nfields, 3);
+	assert_int_equal(r.nfields, 4);
 	assert_true(field_is(&r, get_req, 0, "Host", "localhost:8080"));
 	assert_true(field_is(&r, get_req, 1, "Accept-Encoding", "gzip, br"));
 	assert_true(field_is(&r, get_req, 2, "X-Empty", ""));
+	assert_true(field_is(&r, get_req, 3, "X-Blank", ""));
 	assert_false(r.flags & HTTP_F_CLOSE);
 	assert_false(r.flags & (HTTP_F_CHUNKED | HTTP_F_CONTENT_LENGTH));
 	assert_non_null(http_find(&r, (const uint8_t *)get_req, "accept-encoding"));
