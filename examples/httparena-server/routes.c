@@ -331,7 +331,10 @@ static bool scratch_reserve(struct worker *w, size_t need)
 	return true;
 }
 
-/* The 6000-item document, gzipped per request when the client takes it. */
+/* The 6000-item document, gzipped per request when the client takes it.
+ * Rendered and compressed in per-reactor buffers, then copied: reserving
+ * the worst case (the document's size) in every connection's output
+ * queue would hold ~1 MB per response in flight where ~0.2 MB is used. */
 static int respond_compression(struct zg_conn *c, struct hconn *h)
 {
 	struct worker *w = h->w;
@@ -339,18 +342,18 @@ static int respond_compression(struct zg_conn *c, struct hconn *h)
 	struct out o;
 	if (!h->prm.gzip)
 		return respond_items(c, h, d, d->n, 1);
-	if (!scratch_reserve(w, render_bound(d, d->n)))
+	size_t doc_max = render_bound(d, d->n);
+	if (!scratch_reserve(w, doc_max + gz_bound(doc_max)))
 		return fail_conn(c);
-	size_t len = (size_t)(render_items(w->scratch, d, d->n, 1) - w->scratch);
-	char *p = out_open_enc(c, h, &o, 200, "application/json", "gzip", gz_bound(len));
+	char *doc = w->scratch, *gz = w->scratch + doc_max;
+	size_t len = (size_t)(render_items(doc, d, d->n, 1) - doc);
+	size_t n = gz_compress(w->gz, doc, len, gz, gz_bound(len));
+	if (n == 0)
+		return respond_text(c, h, 500, "Internal Server Error");
+	char *p = out_open_enc(c, h, &o, 200, "application/json", "gzip", n);
 	if (!p)
 		return fail_conn(c);
-	size_t n = gz_compress(w->gz, w->scratch, len, p, gz_bound(len));
-	if (n == 0) {
-		zg_conn_commit(c, 0);
-		return respond_text(c, h, 500, "Internal Server Error");
-	}
-	out_commit(c, h, &o, p + n);
+	out_commit(c, h, &o, jw_raw(p, gz, n));
 	return 0;
 }
 
