@@ -54,7 +54,11 @@ struct zg_timer;
  * on_data:  new input (or end of stream) is available: read it with
  *           zg_conn_read(). Called again only when bytes arrive beyond
  *           what was examined (zg_conn_advance), on end of stream, or
- *           when the input limit is reached (view.full).
+ *           when the input limit is reached (view.full). After
+ *           on_data has seen end of stream, the connection is closed
+ *           gracefully (queued output is still sent) as soon as all
+ *           input is consumed; input left unconsumed keeps it open
+ *           until the application consumes it or closes.
  * on_drain: queued output fell to zero after the queue had passed
  *           max_output / 2 (write back-pressure has lifted).
  * on_close: the connection is gone. reason is 0 for a close the
@@ -338,6 +342,10 @@ int zg_conn_shutdown(struct zg_conn *c);
 /* Per-connection idle timeout (0 disables), replacing the reactor's
  * idle_timeout_ms. Measured from now and refreshed by any progress. */
 void zg_conn_set_timeout(struct zg_conn *c, unsigned ms);
+
+/* Close with -ETIMEDOUT ms from now whatever the progress (a limit on a
+ * whole request, against peers that trickle bytes); 0 removes it. */
+void zg_conn_set_deadline(struct zg_conn *c, unsigned ms);
 
 void zg_conn_set_udata(struct zg_conn *c, void *udata);
 void *zg_conn_udata(const struct zg_conn *c);

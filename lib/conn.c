@@ -190,37 +190,62 @@ static int segs_reserve(struct zg_conn *c, unsigned n)
 	return 0;
 }
 
-/* Copy all input into the carry buffer and give the ring buffers back.
- * Used when a contiguous view straddles buffers, and when one connection
- * holds many ring buffers (a slow peer must not starve the others). */
-static int compact(struct zg_conn *c)
+static int carry_reserve(struct zg_conn *c, size_t n)
+{
+	size_t cap = c->carry_cap ? c->carry_cap : 1024;
+	uint8_t *p;
+
+	if (n <= c->carry_cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	p = realloc(c->carry, cap);
+	if (!p)
+		return -ENOMEM;
+	c->carry = p;
+	c->carry_cap = cap;
+	return 0;
+}
+
+/* Copy the first n input bytes into the carry buffer, giving back the
+ * ring buffers emptied on the way; the rest stays where it is. Used when
+ * a contiguous view straddles buffers (n = the view), and when one
+ * connection holds many ring buffers (n = all: a slow peer must not
+ * starve the others). */
+static int compact(struct zg_conn *c, size_t n)
 {
 	size_t off = 0;
 	unsigned i = 0;
 
 	if (c->nsegs && c->segs[0].bid < 0) {
+		/* the carry is already first: keep its bytes, move them down */
 		memmove(c->carry, c->segs[0].p, c->segs[0].len);
 		off = c->segs[0].len;
 		i = 1;
 	}
-	if (c->in_len > c->carry_cap) {
-		size_t cap = c->carry_cap ? c->carry_cap : 1024;
-		uint8_t *p;
-		while (cap < c->in_len)
-			cap *= 2;
-		p = realloc(c->carry, cap);
-		if (!p)
-			return -ENOMEM;
-		c->carry = p;
-		c->carry_cap = cap;
+	if (carry_reserve(c, n))
+		return -ENOMEM;
+	while (off < n) {
+		struct zg_seg *s = &c->segs[i];
+		size_t take = s->len < n - off ? s->len : n - off;
+		memcpy(c->carry + off, s->p, take);
+		off += take;
+		if (take < s->len) {
+			s->p += take;
+			s->len -= (uint32_t)take;
+			break;
+		}
+		put_buffer(c->r, s->bid);
+		i++;
 	}
-	for (; i < c->nsegs; i++) {
-		memcpy(c->carry + off, c->segs[i].p, c->segs[i].len);
-		off += c->segs[i].len;
-		put_buffer(c->r, c->segs[i].bid);
+	/* segs[0] becomes the carry; segs[1..] are what was not copied */
+	if (i != 1) {
+		if (i == 0 && segs_reserve(c, c->nsegs + 1))
+			return -ENOMEM;
+		memmove(c->segs + 1, c->segs + i, (c->nsegs - i) * sizeof(*c->segs));
+		c->nsegs = c->nsegs - i + 1;
 	}
 	c->segs[0] = (struct zg_seg){ c->carry, (uint32_t)off, -1 };
-	c->nsegs = off ? 1 : 0;
 	c->r->st.compactions++;
 	return 0;
 }
@@ -237,7 +262,7 @@ static void append_input(struct zg_conn *c, unsigned bid, unsigned len)
 	}
 	c->segs[c->nsegs++] = (struct zg_seg){ zg_bufring_addr(&r->buf, bid), len, (int32_t)bid };
 	c->in_len += len;
-	if (c->nsegs > r->cfg.compact_segs && compact(c))
+	if (c->nsegs > r->cfg.compact_segs && compact(c, c->in_len))
 		fail(c, -ENOMEM);
 	zg_conn_make_ready(c);
 }
@@ -342,8 +367,12 @@ ZG_EXPORT int zg_conn_advance(struct zg_conn *c, size_t consumed, size_t examine
 		consume_input(c, consumed);
 	c->examined = examined - consumed;
 	c->advanced = true;
-	if (consumed && !c->in_cb)
-		recv_update(c);
+	if (consumed && !c->in_cb) {
+		if (c->eof && !c->in_len && c->state == CS_OPEN)
+			zg_conn_close(c, ZG_CLOSE_GRACEFUL);
+		else
+			recv_update(c);
+	}
 	return 0;
 }
 
@@ -357,7 +386,7 @@ ZG_EXPORT int zg_conn_contig(struct zg_conn *c, size_t n, const uint8_t **p)
 		*p = c->nsegs ? c->segs[0].p : NULL;
 		return 0;
 	}
-	ret = compact(c);
+	ret = compact(c, n);
 	if (ret)
 		return ret;
 	*p = c->segs[0].p;
@@ -398,8 +427,11 @@ void zg_conn_dispatch(struct zg_conn *c)
 		if (!c->advanced)
 			c->examined = c->in_len;
 	}
-	if (c->eof) {
-		/* The peer is done sending; what we queued still goes out. */
+	if (c->eof && !c->in_len) {
+		/* The peer is done sending and nothing is left to process;
+		 * what we queued still goes out. Input still held (say, the
+		 * application paused for its own back-pressure) keeps the
+		 * connection until it is consumed: see zg_conn_advance. */
 		zg_conn_close(c, ZG_CLOSE_GRACEFUL);
 		return;
 	}
@@ -880,12 +912,33 @@ void zg_conn_drop(struct zg_conn *c)
 
 /* ---- timeouts ------------------------------------------------------ */
 
+/* When the connection's timer must fire next: the idle deadline (moved
+ * lazily by activity) or the hard one, whichever comes first. */
+static uint64_t next_deadline(const struct zg_conn *c)
+{
+	uint64_t idle = c->timeout_ms ? c->deadline : UINT64_MAX;
+	uint64_t hard = c->hard_deadline ? c->hard_deadline : UINT64_MAX;
+	return idle < hard ? idle : hard;
+}
+
+static void timer_update(struct zg_conn *c)
+{
+	uint64_t when = next_deadline(c);
+
+	if (when == UINT64_MAX)
+		zg_timer_stop(&c->tmo);
+	else if (!zg_timer_active(&c->tmo) || c->tmo.node.when > when)
+		zg_timer_arm_at(&c->tmo, when);
+}
+
 void zg_conn_timeout(struct zg_conn *c)
 {
-	if (c->state == CS_DEAD || !c->timeout_ms)
+	uint64_t when = next_deadline(c);
+
+	if (c->state == CS_DEAD || when == UINT64_MAX)
 		return;
-	if (c->r->now_ms < c->deadline) {
-		zg_timer_arm_at(&c->tmo, c->deadline);
+	if (c->r->now_ms < when) {
+		zg_timer_arm_at(&c->tmo, when);
 		return;
 	}
 	if (c->state == CS_LINGER)
@@ -899,13 +952,16 @@ ZG_EXPORT void zg_conn_set_timeout(struct zg_conn *c, unsigned ms)
 	if (c->state == CS_DEAD || c->state == CS_FREE)
 		return;
 	c->timeout_ms = ms;
-	if (!ms) {
-		zg_timer_stop(&c->tmo);
-		return;
-	}
 	c->deadline = c->r->now_ms + ms;
-	if (!zg_timer_active(&c->tmo) || c->tmo.node.when > c->deadline)
-		zg_timer_arm_at(&c->tmo, c->deadline);
+	timer_update(c);
+}
+
+ZG_EXPORT void zg_conn_set_deadline(struct zg_conn *c, unsigned ms)
+{
+	if (c->state == CS_DEAD || c->state == CS_FREE)
+		return;
+	c->hard_deadline = ms ? c->r->now_ms + ms : 0;
+	timer_update(c);
 }
 
 /* ---- accessors ----------------------------------------------------- */

@@ -178,6 +178,7 @@ struct zg_conn {
 	struct zg_timer tmo;
 	unsigned timeout_ms;
 	uint64_t deadline;
+	uint64_t hard_deadline; /* zg_conn_set_deadline, 0 for none        */
 
 	struct zg_conn *next_ready, *next_dirty, *next_starved;
 	struct sockaddr_storage peer;
@@ -228,6 +229,7 @@ struct zg_reactor {
 
 	struct zg_theap timers;
 	uint64_t now_ms;
+	bool worked;                /* a timer or post ran this iteration */
 
 	/* cross-thread: posts and stop */
 	int wake_fd;

@@ -70,6 +70,7 @@ void zg_posts_run(struct zg_reactor *r)
 		rev = p;
 		p = next;
 	}
+	r->worked = r->worked || rev;
 	while (rev) {
 		struct zg_post *next = rev->next;
 		rev->fn(rev->arg);

@@ -522,6 +522,7 @@ static void loop_prologue(struct zg_reactor *r)
 	unsigned req;
 
 	r->now_ms = zg_clock_ms();
+	r->worked = false;
 	zg_posts_run(r);
 	req = atomic_load(&r->stop_req);
 	if (req && !r->stopping)
@@ -538,12 +539,16 @@ static int wait_cqes(struct zg_reactor *r, int timeout_ms)
 	struct __kernel_timespec ts;
 	int t = zg_timers_wait_ms(r), ret;
 
-	if (r->ready_head || (r->stopping && r->stop_deadline > r->now_ms && t < 0))
-		t = r->ready_head ? 0 : (int)(r->stop_deadline - r->now_ms);
+	if (r->ready_head || r->worked)
+		t = 0; /* callbacks ran in this iteration: return promptly */
+	else if (r->stopping && r->stop_deadline > r->now_ms && t < 0)
+		t = (int)(r->stop_deadline - r->now_ms);
 	if (timeout_ms >= 0 && (t < 0 || timeout_ms < t))
 		t = timeout_ms;
 	if (t == 0) {
-		ret = io_uring_submit(&r->ring);
+		/* With DEFER_TASKRUN completions only appear when we ask
+		 * for events, so a plain submit is not enough. */
+		ret = io_uring_submit_and_get_events(&r->ring);
 		return ret < 0 ? ret : 0;
 	}
 	if (t < 0)
@@ -607,7 +612,8 @@ static void free_conns(struct zg_reactor *r)
 			zg_conn_drop(c);
 		free(c->carry);
 		free(c->wq);
-		free(c->view_iov);
+		if (c->view_iov != c->inline_iov)
+			free(c->view_iov);
 		if (c->segs != c->inline_segs)
 			free(c->segs);
 	}

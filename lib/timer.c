@@ -124,6 +124,7 @@ void zg_timers_run(struct zg_reactor *r)
 	while ((n = zg_theap_top(&r->timers)) && n->when <= r->now_ms) {
 		struct zg_timer *t = (struct zg_timer *)n;
 		zg_theap_remove(&r->timers, n);
+		r->worked = true;
 		if (t->kind == TK_CONN) {
 			zg_conn_timeout(t->arg);
 			continue;
