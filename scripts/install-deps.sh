@@ -1,0 +1,20 @@
+#!/bin/sh
+# Install the Debian packages libzerg, its examples and its tests need.
+# Installs only what is missing; safe to run again. Debian 12 or newer.
+set -eu
+
+PKGS="gcc pkg-config meson ninja-build liburing-dev libcmocka-dev
+      libsqlite3-dev libjansson-dev libisal-dev zlib1g-dev libdeflate-dev
+      python3 curl"
+
+missing=""
+for p in $PKGS; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing$missing" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
