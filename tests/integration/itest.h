@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared helpers of the integration tests: loopback client sockets with
+ * deadlines, a zg_server fixture, reading a reactor's counters from its
+ * own thread (through zg_reactor_post), polling a condition with a
+ * deadline, RLIMIT_NOFILE, VmRSS. Only the public API (zerg.h) is used.
+ * Everything here is static so each test file is self-contained. */
+#ifndef ZG_ITEST_H
+#define ZG_ITEST_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zerg.h>
+
+#define IT_SKIP 77
+
+static inline uint64_t it_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static inline void it_nap_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+	nanosleep(&ts, NULL);
+}
+
+/* Poll `cond` (an expression) every 200 us until it holds or ms pass;
+ * evaluates to the final value of cond. Not a sleep-as-synchronization:
+ * it stops as soon as the condition holds. */
+#define IT_WAIT(cond, ms)                                                     \
+	({                                                                    \
+		uint64_t it_end_ = it_now_ms() + (ms);                        \
+		bool it_ok_;                                                  \
+		while (!(it_ok_ = (cond)) && it_now_ms() < it_end_)           \
+			it_nap_us(200);                                       \
+		it_ok_;                                                       \
+	})
+
+/* ---- process-level checks ----------------------------------------- */
+
+/* Raise RLIMIT_NOFILE to the hard limit; false if it is below need. */
+static inline bool it_raise_nofile(rlim_t need)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return false;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		return false;
+	return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need;
+}
+
+/* VmRSS of this process in KiB, 0 if unknown. */
+static inline long it_rss_kib(void)
+{
+	char line[256];
+	long kib = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmRSS:", 6)) {
+			kib = strtol(line + 6, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return kib;
+}
+
+/* Exit 77 (meson: skipped) when io_uring or the features libzerg needs
+ * are missing, so a file never fails for want of a kernel feature. */
+static inline void it_require_io_uring(void)
+{
+	struct zg_reactor *r;
+	int ret = zg_reactor_new(NULL, NULL, NULL, &r);
+
+	if (ret == 0) {
+		zg_reactor_free(r);
+		return;
+	}
+	if (ret == -ENOSYS || ret == -EPERM || ret == -EACCES || ret == -ENOMEM) {
+		printf("SKIP: cannot create a reactor here: %s\n", zg_strerror(ret));
+		exit(IT_SKIP);
+	}
+	fprintf(stderr, "zg_reactor_new: %s\n", zg_strerror(ret));
+	exit(1);
+}
+
+/* ---- deterministic content ---------------------------------------- */
+
+/* Byte i of stream `seed`: a cheap hash, so a byte in the wrong place
+ * or from another stream is caught. */
+static inline uint8_t it_byte(uint64_t seed, size_t i)
+{
+	uint64_t x = (seed + 1) * 0x9E3779B97F4A7C15ull ^ ((uint64_t)i * 0xBF58476D1CE4E5B9ull);
+	x ^= x >> 31;
+	x *= 0x94D049BB133111EBull;
+	x ^= x >> 29;
+	return (uint8_t)x;
+}
+
+static inline void it_fill(uint8_t *p, size_t n, uint64_t seed, size_t off)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = it_byte(seed, off + i);
+}
+
+/* Index of the first byte of p that differs from the stream, or n. */
+static inline size_t it_check(const uint8_t *p, size_t n, uint64_t seed, size_t off)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != it_byte(seed, off + i))
+			return i;
+	return n;
+}
+
+/* ---- client sockets ------------------------------------------------ */
+
+static inline int it_set_nonblock(int fd, bool on)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	fl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
+	return fcntl(fd, F_SETFL, fl) ? -errno : 0;
+}
+
+static inline socklen_t it_addr(int family, uint16_t port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		a->sin6_addr = in6addr_loopback;
+		return sizeof(*a);
+	}
+	struct sockaddr_in *a = (struct sockaddr_in *)ss;
+	a->sin_family = AF_INET;
+	a->sin_port = htons(port);
+	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return sizeof(*a);
+}
+
+/* A blocking connected socket to the loopback address, or -errno. */
+static inline int it_connect_af(int family, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = it_addr(family, port, &ss);
+	int one = 1;
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&ss, len)) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+static inline int it_connect(uint16_t port)
+{
+	return it_connect_af(AF_INET, port);
+}
+
+/* Close with RST (SO_LINGER 0). */
+static inline void it_close_rst(int fd)
+{
+	struct linger lg = { 1, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+static inline int it_poll1(int fd, short ev, uint64_t end)
+{
+	struct pollfd p = { fd, ev, 0 };
+	uint64_t now = it_now_ms();
+	int ret;
+
+	if (now >= end)
+		return -ETIMEDOUT;
+	ret = poll(&p, 1, (int)(end - now));
+	if (ret < 0)
+		return errno == EINTR ? 0 : -errno;
+	return ret == 0 ? -ETIMEDOUT : p.revents;
+}
+
+/* Send all n bytes before timeout_ms. 0 or -errno. */
+static inline int it_send_all(int fd, const void *p, size_t n, int timeout_ms)
+{
+	uint64_t end = it_now_ms() + (uint64_t)timeout_ms;
+	const uint8_t *b = p;
+
+	while (n) {
+		ssize_t k = send(fd, b, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (k > 0) {
+			b += k;
+			n -= (size_t)k;
+			continue;
+		}
+		if (k < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		int ret = it_poll1(fd, POLLOUT, end);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Read exactly n bytes before timeout_ms. Returns n, fewer at EOF, or
+ * -errno (-ETIMEDOUT, -ECONNRESET...). */
+static inline ssize_t it_recv_exact(int fd, void *p, size_t n, int timeout_ms)
+{
+	uint64_t end = it_now_ms() + (uint64_t)timeout_ms;
+	uint8_t *b = p;
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = recv(fd, b + got, n - got, MSG_DONTWAIT);
+		if (k > 0) {
+			got += (size_t)k;
+			continue;
+		}
+		if (k == 0)
+			break;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		int ret = it_poll1(fd, POLLIN, end);
+		if (ret < 0)
+			return ret;
+	}
+	return (ssize_t)got;
+}
+
+/* Wait for the end of the stream: 0 on EOF, -ECONNRESET on a reset,
+ * -EPROTO if data came instead, -ETIMEDOUT. */
+static inline int it_expect_eof(int fd, int timeout_ms)
+{
+	uint8_t b[256];
+	ssize_t k = it_recv_exact(fd, b, sizeof(b), timeout_ms);
+
+	if (k < 0)
+		return (int)k;
+	return k == 0 ? 0 : -EPROTO;
+}
+
+/* Send `out` and read back `in_len` bytes into `in` at the same time (a
+ * large echo must not deadlock on full socket buffers). shut: send FIN
+ * once everything is sent. Returns bytes read (in_len unless EOF came
+ * first) or -errno. */
+static inline ssize_t it_exchange(int fd, const void *out, size_t out_len, void *in,
+				  size_t in_len, bool shut, int timeout_ms)
+{
+	uint64_t end = it_now_ms() + (uint64_t)timeout_ms;
+	const uint8_t *o = out;
+	uint8_t *i = in;
+	size_t sent = 0, got = 0;
+	bool eof = false, shut_done = false;
+
+	while (got < in_len && !eof) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		uint64_t now;
+		int ret;
+
+		if (sent == out_len && shut && !shut_done) {
+			shutdown(fd, SHUT_WR);
+			shut_done = true;
+		}
+		if (sent < out_len)
+			p.events |= POLLOUT;
+		now = it_now_ms();
+		if (now >= end)
+			return -ETIMEDOUT;
+		ret = poll(&p, 1, (int)(end - now));
+		if (ret < 0 && errno != EINTR)
+			return -errno;
+		if (ret <= 0)
+			continue;
+		if ((p.revents & POLLOUT) && sent < out_len) {
+			ssize_t k = send(fd, o + sent, out_len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (k > 0)
+				sent += (size_t)k;
+			else if (k < 0 && errno != EAGAIN && errno != EINTR)
+				return -errno;
+		}
+		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t k = recv(fd, i + got, in_len - got, MSG_DONTWAIT);
+			if (k > 0)
+				got += (size_t)k;
+			else if (k == 0)
+				eof = true;
+			else if (errno != EAGAIN && errno != EINTR)
+				return -errno;
+		}
+	}
+	if (shut && !shut_done && sent == out_len)
+		shutdown(fd, SHUT_WR);
+	return (ssize_t)got;
+}
+
+/* ---- an echo handler ------------------------------------------------ */
+
+/* Echo every input segment; abort the connection if the output queue
+ * refuses (the tests keep under max_output). */
+static inline void it_echo_on_data(struct zg_conn *c)
+{
+	struct zg_read_view v;
+
+	zg_conn_read(c, &v);
+	for (unsigned i = 0; i < v.nsegs; i++)
+		if (zg_conn_write(c, v.segs[i].iov_base, v.segs[i].iov_len)) {
+			zg_conn_close(c, ZG_CLOSE_ABORT);
+			return;
+		}
+	zg_conn_advance(c, v.len, v.len);
+}
+
+/* ---- asking a reactor about itself (from any thread) --------------- */
+
+struct it_query {
+	struct zg_reactor *r;
+	void (*fn)(struct zg_reactor *r, void *arg); /* optional extra work */
+	void *arg;
+	struct zg_reactor_stats st;
+	unsigned conns;
+	bool on_thread_ok;
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	bool done;
+};
+
+static void it_query_run(void *arg)
+{
+	struct it_query *q = arg;
+
+	zg_reactor_stats(q->r, &q->st);
+	q->conns = zg_reactor_conn_count(q->r);
+	if (q->fn)
+		q->fn(q->r, q->arg);
+	pthread_mutex_lock(&q->m);
+	q->done = true;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->m);
+}
+
+/* Run a query on r's thread and wait for it (5 s at most). 0, -ETIMEDOUT
+ * or the error of zg_reactor_post. On -ETIMEDOUT the query struct would
+ * still be referenced by the reactor, so the process exits. */
+static inline int it_query(struct zg_reactor *r, void (*fn)(struct zg_reactor *, void *),
+			   void *arg, struct zg_reactor_stats *st, unsigned *conns)
+{
+	struct it_query q = { .r = r, .fn = fn, .arg = arg };
+	struct timespec ts;
+	int ret;
+
+	pthread_mutex_init(&q.m, NULL);
+	pthread_cond_init(&q.cv, NULL);
+	ret = zg_reactor_post(r, it_query_run, &q);
+	if (ret == 0) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5;
+		pthread_mutex_lock(&q.m);
+		while (!q.done && ret == 0)
+			ret = -pthread_cond_timedwait(&q.cv, &q.m, &ts);
+		pthread_mutex_unlock(&q.m);
+		if (!q.done) {
+			fprintf(stderr, "it_query: reactor did not run a post within 5 s\n");
+			_exit(1);
+		}
+		ret = 0;
+		if (st)
+			*st = q.st;
+		if (conns)
+			*conns = q.conns;
+	}
+	pthread_cond_destroy(&q.cv);
+	pthread_mutex_destroy(&q.m);
+	return ret;
+}
+
+/* ---- a zg_server fixture -------------------------------------------- */
+
+/* Server config for the tests: 127.0.0.1, ephemeral port. */
+static inline void it_server_config(struct zg_server_config *cfg, unsigned threads)
+{
+	zg_server_config_init(cfg);
+	cfg->host = "127.0.0.1";
+	cfg->port = 0;
+	cfg->threads = threads;
+}
+
+/* Sum of every reactor's counters (and open connections). */
+static inline int it_server_stats(struct zg_server *s, struct zg_reactor_stats *sum,
+				  unsigned *conns)
+{
+	memset(sum, 0, sizeof(*sum));
+	if (conns)
+		*conns = 0;
+	for (unsigned i = 0; i < zg_server_threads(s); i++) {
+		struct zg_reactor_stats st;
+		unsigned n;
+		struct zg_reactor *r = zg_server_reactor(s, i);
+		int ret;
+
+		if (!r)
+			return -ESRCH;
+		ret = it_query(r, NULL, NULL, &st, &n);
+		if (ret)
+			return ret;
+		sum->accepted += st.accepted;
+		sum->closed += st.closed;
+		sum->shed += st.shed;
+		sum->enobufs += st.enobufs;
+		sum->compactions += st.compactions;
+		sum->sends += st.sends;
+		sum->partial_sends += st.partial_sends;
+		sum->bufs_free += st.bufs_free;
+		if (conns)
+			*conns += n;
+	}
+	return 0;
+}
+
+/* True once every reactor of s has accepted == closed, no connection
+ * open, and (if buf_count) all of its provided buffers back in the
+ * ring: nothing leaked. */
+static inline bool it_server_quiescent(struct zg_server *s, unsigned buf_count,
+				       struct zg_reactor_stats *out)
+{
+	struct zg_reactor_stats sum;
+	unsigned conns;
+
+	if (it_server_stats(s, &sum, &conns))
+		return false;
+	if (out)
+		*out = sum;
+	return conns == 0 && sum.accepted == sum.closed &&
+	       (!buf_count || sum.bufs_free == buf_count * zg_server_threads(s));
+}
+
+#endif
