@@ -116,6 +116,13 @@ struct zg_reactor_config {
 
 /* zg_reactor_config.flags */
 #define ZG_RF_NO_DEFER_TASKRUN (1u << 0) /* don't use SINGLE_ISSUER|DEFER_TASKRUN */
+/* One recv may fill several ring buffers (Linux 6.10). Ignored, with an
+ * info log, where the kernel lacks it. */
+#define ZG_RF_RECV_BUNDLE      (1u << 1)
+/* The kernel fills each ring buffer incrementally, so short reads don't
+ * use up a whole buffer (Linux 6.12). Buffers are then shared by slices
+ * of several connections and go back once every slice is consumed. */
+#define ZG_RF_BUF_INC          (1u << 2)
 
 void zg_reactor_config_init(struct zg_reactor_config *cfg);
 
@@ -193,8 +200,8 @@ unsigned zg_reactor_conn_count(const struct zg_reactor *r);
 /* Kernel features in use (bits of zg_reactor_features()). */
 #define ZG_FEAT_DEFER_TASKRUN (1u << 0)
 #define ZG_FEAT_SEND_ZC       (1u << 1)
-#define ZG_FEAT_RECV_BUNDLE   (1u << 2) /* kernel has it; not used yet  */
-#define ZG_FEAT_BUF_INC       (1u << 3) /* kernel has it; not used yet  */
+#define ZG_FEAT_RECV_BUNDLE   (1u << 2) /* asked for and in use         */
+#define ZG_FEAT_BUF_INC       (1u << 3) /* asked for and in use         */
 #define ZG_FEAT_COOP_TASKRUN  (1u << 4)
 unsigned zg_reactor_features(const struct zg_reactor *r);
 

@@ -54,7 +54,7 @@ void zg_conn_make_dirty(struct zg_conn *c)
 static void put_buffer(struct zg_reactor *r, int32_t bid)
 {
 	if (bid >= 0)
-		zg_bufring_put(&r->buf, (unsigned)bid);
+		zg_bufring_release(&r->buf, (unsigned)bid);
 }
 
 /* ---- open ---------------------------------------------------------- */
@@ -127,6 +127,8 @@ void zg_conn_arm_recv(struct zg_conn *c)
 		return;
 	}
 	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	if (c->r->buf.bundle)
+		sqe->ioprio |= IORING_RECVSEND_BUNDLE;
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = c->r->buf.bgid;
 	io_uring_sqe_set_data64(sqe, ud_make(OP_RECV, c->gen, c->slot));
@@ -250,18 +252,29 @@ static int compact(struct zg_conn *c, size_t n)
 	return 0;
 }
 
-static void append_input(struct zg_conn *c, unsigned bid, unsigned len)
+/* Take the buffer slices of a recv CQE into the connection's input. */
+static void append_input(struct zg_conn *c, unsigned bid, int res, unsigned flags)
 {
 	struct zg_reactor *r = c->r;
+	unsigned n = zg_bufring_nslices(&r->buf, res);
+	bool keep = c->state == CS_OPEN;
 
-	if (c->state != CS_OPEN || segs_reserve(c, c->nsegs + 1)) {
-		put_buffer(r, bid); /* closing: input is discarded */
-		if (c->state == CS_OPEN)
-			fail(c, -ENOMEM);
-		return;
+	if (keep && segs_reserve(c, c->nsegs + n)) {
+		fail(c, -ENOMEM);
+		keep = false;
 	}
-	c->segs[c->nsegs++] = (struct zg_seg){ zg_bufring_addr(&r->buf, bid), len, (int32_t)bid };
-	c->in_len += len;
+	for (unsigned k = 0; k < n; k++) {
+		uint8_t *p;
+		unsigned len, b = zg_bufring_slice(&r->buf, bid, k, res, flags, &p, &len);
+		if (!keep) {
+			put_buffer(r, (int32_t)b); /* closing: input is discarded */
+			continue;
+		}
+		c->segs[c->nsegs++] = (struct zg_seg){ p, len, (int32_t)b };
+		c->in_len += len;
+	}
+	if (!keep)
+		return;
 	if (c->nsegs > r->cfg.compact_segs && compact(c, c->in_len))
 		fail(c, -ENOMEM);
 	zg_conn_make_ready(c);
@@ -290,11 +303,9 @@ void zg_conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe)
 		c->ops--;
 		c->rstate = RS_IDLE;
 	}
-	if (cqe->flags & IORING_CQE_F_BUFFER)
-		c->r->buf.free--;
 	if (res > 0) {
 		touch(c);
-		append_input(c, cqe->flags >> IORING_CQE_BUFFER_SHIFT, (unsigned)res);
+		append_input(c, cqe->flags >> IORING_CQE_BUFFER_SHIFT, res, cqe->flags);
 	} else if (res == 0) {
 		c->eof = true;
 		if (c->state == CS_LINGER)

@@ -35,6 +35,10 @@ static inline uint32_t ud_gen(uint64_t ud) { return (ud >> 32) & 0xffffff; }
 static inline uint32_t ud_slot(uint64_t ud) { return (uint32_t)ud; }
 
 /* ---- provided buffer ring (bufring.c) ----------------------------- */
+/* Modes: plain (one recv fills one buffer), bundle (one recv fills
+ * several buffers, taken in ring order), incremental (the kernel fills a
+ * buffer a slice at a time, so one buffer can hold slices of several
+ * connections: each buffer then counts the slices still held). */
 struct zg_bufring {
 	struct io_uring_buf_ring *br;
 	uint8_t *slab;         /* count * size bytes                      */
@@ -42,10 +46,15 @@ struct zg_bufring {
 	unsigned staged;       /* returned since the last publish         */
 	unsigned free;         /* buffers the kernel may fill now         */
 	uint16_t bgid;
+	bool bundle, inc;
+	uint16_t *pos;         /* bundle: ring position of each buffer    */
+	uint32_t *off;         /* inc: bytes the kernel has filled        */
+	uint16_t *refs;        /* inc: slices still held by connections   */
+	uint8_t *kdone;        /* inc: the kernel has moved past it       */
 };
 
 int zg_bufring_init(struct zg_bufring *b, struct io_uring *ring,
-		    unsigned count, unsigned size, uint16_t bgid);
+		    unsigned count, unsigned size, uint16_t bgid, bool inc);
 void zg_bufring_free(struct zg_bufring *b, struct io_uring *ring);
 static inline uint8_t *zg_bufring_addr(const struct zg_bufring *b, unsigned bid)
 {
@@ -54,8 +63,20 @@ static inline uint8_t *zg_bufring_addr(const struct zg_bufring *b, unsigned bid)
 /* Stage one buffer for return; visible to the kernel at publish. */
 static inline void zg_bufring_put(struct zg_bufring *b, unsigned bid)
 {
+	b->pos[bid] = (uint16_t)(b->br->tail + b->staged);
 	io_uring_buf_ring_add(b->br, zg_bufring_addr(b, bid), b->size, bid,
 			      b->mask, b->staged++);
+}
+/* A connection is done with a slice of buffer bid. */
+static inline void zg_bufring_release(struct zg_bufring *b, unsigned bid)
+{
+	if (b->inc) {
+		if (--b->refs[bid] || !b->kdone[bid])
+			return;
+		b->off[bid] = 0;
+		b->kdone[bid] = 0;
+	}
+	zg_bufring_put(b, bid);
 }
 /* Publish staged returns (once per loop). Returns how many. */
 static inline unsigned zg_bufring_publish(struct zg_bufring *b)
@@ -68,6 +89,15 @@ static inline unsigned zg_bufring_publish(struct zg_bufring *b)
 	}
 	return n;
 }
+/* How many slices a recv CQE of res bytes carries. */
+static inline unsigned zg_bufring_nslices(const struct zg_bufring *b, int res)
+{
+	return b->bundle ? (unsigned)(res + (int)b->size - 1) / b->size : 1;
+}
+/* Slice k of a recv CQE whose first buffer is bid: its buffer id,
+ * address and length. Takes the slice from the kernel's accounting. */
+unsigned zg_bufring_slice(struct zg_bufring *b, unsigned bid, unsigned k,
+			  int res, unsigned cqe_flags, uint8_t **p, unsigned *len);
 
 /* ---- timers (timer.c): a binary min-heap ------------------------- */
 struct zg_tnode {
@@ -224,6 +254,7 @@ struct zg_reactor {
 	void *chunk_pool;           /* free output chunks (singly linked) */
 	unsigned chunk_nfree;
 	bool ring_ok;
+	unsigned ring_features;     /* io_uring_params.features            */
 	struct zg_conn *dirty_head;
 	struct zg_conn *starved_head, **starved_tail;
 

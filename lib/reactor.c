@@ -81,6 +81,7 @@ static int ring_init(struct zg_reactor *r)
 		ret = io_uring_queue_init_params(r->cfg.sq_entries, &r->ring, &p);
 		if (ret == 0) {
 			r->ring_ok = true;
+			r->ring_features = p.features;
 			if (p.flags & IORING_SETUP_DEFER_TASKRUN)
 				r->features |= ZG_FEAT_DEFER_TASKRUN;
 			if (p.flags & IORING_SETUP_COOP_TASKRUN)
@@ -104,8 +105,6 @@ static int probe(struct zg_reactor *r)
 		zg_log(r, ZG_LOG_INFO, "kernel has no IORING_OP_SEND_ZC: plain sends only");
 	} else {
 		r->features |= ZG_FEAT_SEND_ZC;
-		/* BUNDLE (6.10) and incremental buffers (6.12) came after
-		 * SEND_ZC; we only report them (see docs/architecture.md). */
 	}
 	if (!io_uring_opcode_supported(pr, IORING_OP_SOCKET))
 		ret = -ENOSYS; /* 5.19: a proxy for multishot accept */
@@ -131,6 +130,33 @@ static int conns_init(struct zg_reactor *r)
 	return 0;
 }
 
+/* The provided buffer ring, in the mode the config asks for and the
+ * kernel supports: incremental (6.12) or bundles (6.10), else plain. */
+static int bufring_setup(struct zg_reactor *r)
+{
+	const struct zg_reactor_config *cfg = &r->cfg;
+	int ret;
+
+	if (cfg->flags & ZG_RF_BUF_INC) {
+		ret = zg_bufring_init(&r->buf, &r->ring, cfg->buf_count, cfg->buf_size, 0, true);
+		if (ret == 0) {
+			r->features |= ZG_FEAT_BUF_INC;
+			return 0;
+		}
+		zg_log(r, ZG_LOG_INFO, "incremental buffers unavailable (Linux 6.12): plain ring");
+	}
+	ret = zg_bufring_init(&r->buf, &r->ring, cfg->buf_count, cfg->buf_size, 0, false);
+	if (ret == 0 && (cfg->flags & ZG_RF_RECV_BUNDLE)) {
+		if (r->ring_features & IORING_FEAT_RECVSEND_BUNDLE) {
+			r->buf.bundle = true;
+			r->features |= ZG_FEAT_RECV_BUNDLE;
+		} else {
+			zg_log(r, ZG_LOG_INFO, "recv bundles unavailable (Linux 6.10): one buffer per recv");
+		}
+	}
+	return ret;
+}
+
 static int reactor_init(struct zg_reactor *r)
 {
 	int ret;
@@ -143,7 +169,7 @@ static int reactor_init(struct zg_reactor *r)
 	ret = probe(r);
 	if (ret)
 		return ret;
-	ret = zg_bufring_init(&r->buf, &r->ring, r->cfg.buf_count, r->cfg.buf_size, 0);
+	ret = bufring_setup(r);
 	if (ret) {
 		zg_log(r, ZG_LOG_ERROR, "provided buffer ring: %s%s", strerror(-ret),
 		       ret == -EINVAL ? " (needs Linux 5.19 and a power-of-2 buf_count <= 32768)" : "");
@@ -371,9 +397,15 @@ static struct zg_conn *conn_of(struct zg_reactor *r, uint64_t ud)
  * check keeps a bug from leaking ring buffers. */
 static void drop_stale(struct zg_reactor *r, struct io_uring_cqe *cqe)
 {
-	if (cqe->flags & IORING_CQE_F_BUFFER) {
-		r->buf.free--;
-		zg_bufring_put(&r->buf, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+	if ((cqe->flags & IORING_CQE_F_BUFFER) && cqe->res > 0) {
+		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		unsigned n = zg_bufring_nslices(&r->buf, cqe->res);
+		for (unsigned k = 0; k < n; k++) {
+			uint8_t *p;
+			unsigned len;
+			zg_bufring_release(&r->buf, zg_bufring_slice(&r->buf, bid, k, cqe->res,
+								     cqe->flags, &p, &len));
+		}
 	}
 	zg_log(r, ZG_LOG_WARN, "stale CQE op %u dropped", ud_op(cqe->user_data));
 }

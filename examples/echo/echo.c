@@ -1,5 +1,7 @@
 /* The shortest correct libzerg server: echo every byte back.
- * Usage: zerg-echo [--port N] [--threads N]   (port 0: ephemeral) */
+ * Usage: zerg-echo [--port N] [--threads N] [--bundle] [--inc]
+ * (port 0: ephemeral; --bundle / --inc: recv bundles / incremental
+ * buffers where the kernel has them) */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,11 +36,17 @@ int main(int argc, char **argv)
 	int ret;
 
 	zg_server_config_init(&cfg);
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--port"))
-			cfg.port = (uint16_t)atoi(argv[i + 1]);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--bundle"))
+			cfg.reactor.flags |= ZG_RF_RECV_BUNDLE;
+		else if (!strcmp(argv[i], "--inc"))
+			cfg.reactor.flags |= ZG_RF_BUF_INC;
+		else if (i + 1 == argc)
+			break;
+		else if (!strcmp(argv[i], "--port"))
+			cfg.port = (uint16_t)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--threads"))
-			cfg.threads = (unsigned)atoi(argv[i + 1]);
+			cfg.threads = (unsigned)atoi(argv[++i]);
 	}
 	ret = zg_server_new(&cfg, &h, NULL, &server);
 	if (!ret)
@@ -49,8 +57,9 @@ int main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	printf("zerg-echo listening on port %u with %u threads\n",
-	       zg_server_port(server), zg_server_threads(server));
+	printf("zerg-echo listening on port %u with %u threads, features 0x%x\n",
+	       zg_server_port(server), zg_server_threads(server),
+	       zg_reactor_features(zg_server_reactor(server, 0)));
 	fflush(stdout);
 	ret = zg_server_wait(server);
 	zg_server_free(server);
