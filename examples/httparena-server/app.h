@@ -85,6 +85,7 @@ struct hconn {
 	bool close;              /* close after this response            */
 	bool keep_alive;         /* HTTP/1.0 keep-alive: say so          */
 	bool slow;               /* the request timeout is armed         */
+	bool head_deadline;      /* a partial head must complete in time */
 	bool blocked;            /* output backlog: wait for on_drain    */
 	struct http_request req; /* last: the big one                    */
 };

@@ -31,6 +31,16 @@ static void set_slow(struct zg_conn *c, struct hconn *h, bool slow)
 				    : h->w->app->idle_timeout_ms);
 }
 
+/* A head must arrive whole within the request timeout however slowly
+ * its bytes trickle in (slowloris); progress does not extend it. */
+static void set_head_deadline(struct zg_conn *c, struct hconn *h, bool on)
+{
+	if (h->head_deadline == on)
+		return;
+	h->head_deadline = on;
+	zg_conn_set_deadline(c, on ? h->w->app->request_timeout_ms : 0);
+}
+
 static void next_request(struct hconn *h)
 {
 	h->phase = PH_HEAD;
@@ -127,9 +137,11 @@ static int on_head(struct zg_conn *c, struct hconn *h, const struct zg_read_view
 			return 0;
 		}
 		set_slow(c, h, true);
+		set_head_deadline(c, h, true);
 		zg_conn_advance(c, 0, v->len);
 		return 0;
 	}
+	set_head_deadline(c, h, false);
 	return start_request(c, h, p, (size_t)hl, v->len);
 }
 

@@ -690,6 +690,22 @@ def t_timeouts():
     slow = Conn()
     slow.send(b"GET /basel")
     check(slow.closed_by_peer(within=REQUEST_TIMEOUT_MS / 1000 + 3), "half head never timed out")
+    # A head trickled a byte at a time (slowloris) is cut at the request
+    # timeout although every byte is progress.
+    slow = Conn()
+    t0 = time.monotonic()
+    cut = False
+    for b in b"GET /baseline11?a=1&b=2 HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"y" * 200:
+        try:
+            slow.s.send(bytes([b]))
+        except OSError:
+            cut = True
+            break
+        if slow.closed_by_peer(within=REQUEST_TIMEOUT_MS / 1000 / 4):
+            cut = True
+            break
+    check(cut, "trickled head never timed out")
+    check(time.monotonic() - t0 <= REQUEST_TIMEOUT_MS / 1000 + 3, "trickled head outlived the timeout")
     # A chunked body that stops inside a size line.
     slow = Conn()
     slow.send(req("POST", "/upload", ["Transfer-Encoding: chunked"], body=b"") + b"1")
