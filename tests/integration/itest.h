@@ -54,6 +54,17 @@ static inline void it_nap_us(long us)
 		it_ok_;                                                       \
 	})
 
+/* An assertion for code that runs on a reactor thread (callbacks):
+ * cmocka's assert_* may only fail on the test's own thread. */
+#define IT_ASSERT(cond)                                                       \
+	do {                                                                  \
+		if (!(cond)) {                                                \
+			fprintf(stderr, "%s:%d: reactor-side check failed: %s\n", \
+				__FILE__, __LINE__, #cond);                   \
+			abort();                                              \
+		}                                                             \
+	} while (0)
+
 /* ---- process-level checks ----------------------------------------- */
 
 /* Raise RLIMIT_NOFILE to the hard limit; false if it is below need. */

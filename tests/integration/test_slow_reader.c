@@ -61,7 +61,7 @@ static void on_open(struct zg_conn *c)
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
 
-	assert_non_null(a);
+	IT_ASSERT(a);
 	if (zg_conn_peer(c, (struct sockaddr *)&sa, &sl) == 0)
 		a->peer_port = ntohs(sa.sin_port);
 	zg_conn_set_udata(c, a);

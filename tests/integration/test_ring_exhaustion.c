@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/* Provided-buffer ring exhaustion: a reactor with 8 buffers of 256 bytes,
+ * 16 clients streaming at once, and an application that holds its input
+ * (examines it but consumes nothing) for 25 ms out of every 50. The ring
+ * runs dry (stats.enobufs > 0), receives stall and resume, no connection
+ * is reset, and every byte comes back in order. Run with the default
+ * compaction threshold (never reached with 8 buffers) and with
+ * compact_segs 2 (input copied out of the ring). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "itest.h"
+
+#define NCLIENTS 16
+#define STREAM (256u * 1024)
+#define MAXC 64
+
+static struct zg_conn *conns[MAXC];
+static unsigned nconns;
+static bool hold;
+static struct zg_timer *ticker;
+static struct zg_reactor *reactor;
+static unsigned dry_holds; /* holds that ended with the ring empty */
+static atomic_uint closes, bad_reasons;
+static _Atomic int last_bad;
+
+static void echo_all(struct zg_conn *c)
+{
+	struct zg_read_view v;
+
+	zg_conn_read(c, &v);
+	for (unsigned i = 0; i < v.nsegs; i++)
+		IT_ASSERT(zg_conn_write(c, v.segs[i].iov_base, v.segs[i].iov_len) == 0);
+	IT_ASSERT(zg_conn_advance(c, v.len, v.len) == 0);
+}
+
+static void on_open(struct zg_conn *c)
+{
+	IT_ASSERT(nconns < MAXC);
+	conns[nconns++] = c;
+}
+
+static void on_data(struct zg_conn *c)
+{
+	struct zg_read_view v;
+
+	if (!hold) {
+		echo_all(c);
+		return;
+	}
+	/* hold everything: its ring buffers stay with the connection */
+	zg_conn_read(c, &v);
+	if (v.eof) {
+		echo_all(c);
+		return;
+	}
+	IT_ASSERT(zg_conn_advance(c, 0, v.len) == 0);
+}
+
+static void on_close(struct zg_conn *c, int reason)
+{
+	for (unsigned i = 0; i < nconns; i++)
+		if (conns[i] == c) {
+			conns[i] = conns[--nconns];
+			break;
+		}
+	if (reason) {
+		atomic_store(&last_bad, reason);
+		atomic_fetch_add(&bad_reasons, 1);
+	}
+	atomic_fetch_add(&closes, 1);
+}
+
+/* Every 25 ms: toggle holding; when the hold ends, process what every
+ * connection holds (outside on_data, from a timer: allowed on the
+ * reactor thread). */
+static void tick(struct zg_timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	hold = !hold;
+	if (!hold) {
+		struct zg_reactor_stats st;
+		zg_reactor_stats(reactor, &st);
+		if (st.bufs_free == 0)
+			dry_holds++;
+	}
+	if (!hold)
+		for (unsigned i = 0; i < nconns; i++)
+			echo_all(conns[i]);
+}
+
+static void reactor_start(struct zg_reactor *r, void *udata)
+{
+	(void)udata;
+	reactor = r;
+	IT_ASSERT(zg_timer_new(r, tick, NULL, &ticker) == 0);
+	zg_timer_start(ticker, 25, 25);
+}
+
+static void reactor_stop(struct zg_reactor *r, void *udata)
+{
+	(void)r;
+	(void)udata;
+	zg_timer_free(ticker);
+	ticker = NULL;
+}
+
+static const struct zg_handler handler = {
+	.on_open = on_open, .on_data = on_data, .on_close = on_close,
+};
+
+struct cli {
+	uint16_t port;
+	unsigned id;
+	int err;
+	ssize_t got;
+};
+
+static void *client(void *arg)
+{
+	struct cli *a = arg;
+	uint8_t *out = malloc(STREAM), *in = malloc(STREAM);
+	int fd = it_connect(a->port);
+
+	if (fd < 0 || !out || !in) {
+		a->err = fd < 0 ? fd : -ENOMEM;
+		goto out;
+	}
+	it_fill(out, STREAM, a->id, 0);
+	a->got = it_exchange(fd, out, STREAM, in, STREAM, true, 30000);
+	if (a->got != (ssize_t)STREAM)
+		a->err = a->got < 0 ? (int)a->got : -EPROTO;
+	else if (it_check(in, STREAM, a->id, 0) != STREAM)
+		a->err = -EBADMSG;
+	else
+		a->err = it_expect_eof(fd, 10000);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(out);
+	free(in);
+	return NULL;
+}
+
+static void exhaust(unsigned compact_segs)
+{
+	struct zg_server_config cfg;
+	struct zg_server *s;
+	struct zg_reactor_stats st;
+	pthread_t t[NCLIENTS];
+	struct cli a[NCLIENTS];
+
+	nconns = 0;
+	dry_holds = 0;
+	hold = true; /* the first 25 ms hold everything */
+	atomic_store(&closes, 0);
+	atomic_store(&bad_reasons, 0);
+	it_server_config(&cfg, 1);
+	cfg.reactor.buf_count = 8;
+	cfg.reactor.buf_size = 256;
+	cfg.reactor.compact_segs = compact_segs;
+	cfg.on_reactor_start = reactor_start;
+	cfg.on_reactor_stop = reactor_stop;
+	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
+	assert_int_equal(zg_server_start(s), 0);
+
+	for (unsigned i = 0; i < NCLIENTS; i++) {
+		a[i] = (struct cli){ zg_server_port(s), i + compact_segs * 100, 0, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, client, &a[i]), 0);
+	}
+	for (unsigned i = 0; i < NCLIENTS; i++)
+		pthread_join(t[i], NULL);
+	for (unsigned i = 0; i < NCLIENTS; i++)
+		if (a[i].err)
+			fail_msg("client %u: %s (got %zd of %u bytes)", i, strerror(-a[i].err),
+				 a[i].got, STREAM);
+
+	assert_true(IT_WAIT(atomic_load(&closes) == NCLIENTS, 10000));
+	if (atomic_load(&bad_reasons))
+		fail_msg("%u connections closed with an error, e.g. %s",
+			 atomic_load(&bad_reasons), zg_strerror(atomic_load(&last_bad)));
+	/* all 8 buffers back in the ring, nothing open */
+	assert_true(IT_WAIT(it_server_quiescent(s, 8, &st), 10000));
+	print_message("compact_segs %u: enobufs %llu, compactions %llu, dry holds %u\n",
+		      compact_segs, (unsigned long long)st.enobufs,
+		      (unsigned long long)st.compactions, dry_holds);
+	assert_true(st.enobufs > 0);
+	if (compact_segs < 8)
+		assert_true(st.compactions > 0); /* held input left the ring */
+	else
+		assert_true(dry_holds > 0); /* the application held the whole ring */
+	assert_int_equal(st.accepted, NCLIENTS);
+	assert_int_equal(st.closed, NCLIENTS);
+	zg_server_stop(s, 1000);
+	assert_int_equal(zg_server_wait(s), 0);
+	zg_server_free(s);
+}
+
+static void test_exhaustion_default_compaction(void **state) { (void)state; exhaust(16); }
+static void test_exhaustion_with_compaction(void **state) { (void)state; exhaust(2); }
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_exhaustion_default_compaction),
+		cmocka_unit_test(test_exhaustion_with_compaction),
+	};
+
+	it_require_io_uring();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
