@@ -41,9 +41,9 @@ def main():
             if gv > 0 and zv > 0:
                 ax.annotate(f"{zv / gv:.2f}×", (i, max(zv, gv)), textcoords="offset points",
                             xytext=(0, 3), ha="center", fontsize=8)
-        ax.legend(handles=[bz, bg], fontsize=8, loc="lower left")
     fig.suptitle("httparena-server vs nginx, one core each (ratios: libzerg / nginx)")
-    fig.tight_layout()
+    fig.legend(handles=[bz, bg], loc="lower center", ncol=2, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(sys.argv[2], dpi=100)
 
 

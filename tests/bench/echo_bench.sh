@@ -26,11 +26,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 [ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [--quick] [--duration S] [--warmup S] [--reps N] [--zerg PATH] [--no-docs]" >&2; exit 2; }
 build=$(cd "$1" && pwd)
 shift
-duration=10 warmup=2 reps=2 write_docs=1 zerg="" quick=0
+duration=5 warmup=1 reps=5 write_docs=1 zerg="" quick=0
 args_line="$*"
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) quick=1 duration=3 warmup=1 reps=1 ;;
+	--quick) quick=1 duration=2 warmup=1 reps=1 ;;
 	--duration) duration=$2; shift ;;
 	--warmup) warmup=$2; shift ;;
 	--reps) reps=$2; shift ;;
@@ -144,27 +144,42 @@ function kv(s,   i, n, a, b) {
 	n = split(s, a, " ")
 	for (i = 1; i <= n; i++) { split(a[i], b, "="); V[b[1]] = b[2] }
 }
+# median of the values "v1 v2 ..." (insertion sort: mawk has no asort)
+function median(list,   n, a, i, j, t) {
+	n = split(list, a, " ")
+	if (n == 0) return 0
+	for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+	return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
 {
 	delete V; kv($0)
 	k = V["conns"] SUBSEP V["depth"] SUBSEP V["server"]
-	N[k]++; R[k] += V["msgs_per_s"]; C[k] += V["server_cpu_us_per_msg"]
-	P[k] += V["server_cpu_pct"]; L[k] += V["load_cpu_pct"]; B[k] += V["core_us_per_msg"]; F[k] += V["foreign_cpu_pct"]
+	N[k]++; R[k] = R[k] " " V["msgs_per_s"]; C[k] = C[k] " " V["server_cpu_us_per_msg"]
+	P[k] = P[k] " " V["server_cpu_pct"]; L[k] = L[k] " " V["load_cpu_pct"]
+	B[k] = B[k] " " V["core_us_per_msg"]; F[k] = F[k] " " V["foreign_cpu_pct"]
 	if (V["server_hwm_kb"] > H[k]) H[k] = V["server_hwm_kb"]
-	cells[V["conns"] SUBSEP V["depth"]] = 1
+	RR[k, V["rep"]] = V["msgs_per_s"]; CC[k, V["rep"]] = V["server_cpu_us_per_msg"]
 }
 END {
-	print "| connections | depth | epoll msgs/s | libzerg msgs/s | msgs/s libzerg/epoll | epoll CPU µs/msg | libzerg CPU µs/msg | CPU/msg libzerg/epoll | libzerg wins both? |"
-	print "|---:|---:|---:|---:|---:|---:|---:|---:|:---|"
+	print "| connections | depth | epoll msgs/s | libzerg msgs/s | msgs/s libzerg/epoll | epoll CPU µs/msg | libzerg CPU µs/msg | CPU/msg libzerg/epoll | paired runs libzerg won: msgs/s, CPU/msg | libzerg wins both (medians)? |"
+	print "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|:---|"
 	split("256 4096", cs, " "); split("1 16", ds, " ")
 	for (i = 1; i <= 2; i++) for (j = 1; j <= 2; j++) {
 		e = cs[i] SUBSEP ds[j] SUBSEP "epoll"; z = cs[i] SUBSEP ds[j] SUBSEP "zerg"
-		if (!N[e] || !N[z]) { printf "| %s | %s | (failed) | | | | | | |\n", cs[i], ds[j]; continue }
-		er = R[e] / N[e]; zr = R[z] / N[z]; ec = C[e] / N[e]; zc = C[z] / N[z]
+		if (!N[e] || !N[z]) { printf "| %s | %s | (failed) | | | | | | | |\n", cs[i], ds[j]; continue }
+		er = median(R[e]); zr = median(R[z]); ec = median(C[e]); zc = median(C[z])
+		wr = 0; wc = 0; np = 0
+		for (r = 1; r <= reps; r++) {
+			if (!((e, r) in RR) || !((z, r) in RR)) continue
+			np++
+			if (RR[z, r] > RR[e, r]) wr++
+			if (CC[z, r] < CC[e, r]) wc++
+		}
 		win = (zr > er && zc < ec) ? "yes" : ((zr > er) ? "no: more CPU/msg" : ((zc < ec) ? "no: fewer msgs/s" : "no: loses both"))
-		printf "| %s | %s | %.0f | %.0f | %.2f | %.3f | %.3f | %.2f | %s |\n", cs[i], ds[j], er, zr, zr / er, ec, zc, zc / ec, win
+		printf "| %s | %s | %.0f | %.0f | %.2f | %.3f | %.3f | %.2f | %d/%d, %d/%d | %s |\n", cs[i], ds[j], er, zr, zr / er, ec, zc, zc / ec, wr, np, wc, np, win
 	}
 	print ""
-	print "Per server and cell (mean of " reps " run(s)): server process CPU as % of one core; busy time of the server\x27s whole CPU per message (also counts softirq work that the kernel may not charge to the process); load generator CPU %; CPU other processes took meanwhile (% of one core; above 10 after three tries means a noisy measurement); server peak RSS (VmHWM):"
+	print "Per server and cell (medians of " reps " runs): server process CPU as % of one core; busy time of the server\x27s whole CPU per message (also counts softirq work that the kernel may not charge to the process); load generator CPU %; CPU other processes took meanwhile (% of one core; above 10 after three tries means a noisy measurement); server peak RSS (VmHWM, highest run):"
 	print ""
 	print "| connections | depth | server | msgs/s | server CPU % | server-CPU busy µs/msg | load CPU % | others CPU % | peak RSS MiB |"
 	print "|---:|---:|:---|---:|---:|---:|---:|---:|---:|"
@@ -173,14 +188,14 @@ END {
 		for (s = 1; s <= 2; s++) {
 			k = cs[i] SUBSEP ds[j] SUBSEP ss[s]
 			if (!N[k]) continue
-			printf "| %s | %s | %s | %.0f | %.1f | %.3f | %.1f | %.1f | %.1f |\n", cs[i], ds[j], (ss[s] == "zerg" ? "libzerg" : "epoll"), R[k] / N[k], P[k] / N[k], B[k] / N[k], L[k] / N[k], F[k] / N[k], H[k] / 1024
+			printf "| %s | %s | %s | %.0f | %.1f | %.3f | %.1f | %.1f | %.1f |\n", cs[i], ds[j], (ss[s] == "zerg" ? "libzerg" : "epoll"), median(R[k]), median(P[k]), median(B[k]), median(L[k]), median(F[k]), H[k] / 1024
 		}
 	}
 }' "$results" >"$table"
 
 cmd_line="meson compile -C BUILD && tests/bench/echo_bench.sh BUILD${args_line:+ $args_line}   # or: meson test -C BUILD --benchmark echo"
 echo
-echo "Echo benchmark, 64-byte messages, server on CPU $server_cpu, load (echo_load) on CPU $load_cpu, ${duration} s measured after ${warmup} s warm-up, $reps run(s) per server and cell, servers alternating:"
+echo "Echo benchmark, 64-byte messages, server on CPU $server_cpu, load (echo_load) on CPU $load_cpu, ${duration} s measured after ${warmup} s warm-up, $reps run(s) per server and cell, servers alternating, medians:"
 echo
 cat "$table"
 echo
@@ -193,7 +208,8 @@ if [ "$write_docs" = 1 ] && [ -f "$here/../../docs/benchmarks.md" ]; then
 	{
 		echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(bench_machine)."
 		echo "Each server pinned to CPU $server_cpu, \`echo_load\` pinned to CPU $load_cpu; 64-byte messages;"
-		echo "${duration} s measured after ${warmup} s of warm-up; $reps run(s) per server and cell, the order of the servers alternating; figures are means."
+		echo "${duration} s measured after ${warmup} s of warm-up; $reps runs per server and cell, the order of the servers alternating;"
+		echo "figures are medians over the runs (this machine swings by ±20% from run to run, see the raw output), and \"paired runs\" counts in how many of the back-to-back pairs libzerg was ahead."
 		[ "${BENCH_NOISY:-0}" -gt 0 ] && echo "Warning: ${BENCH_NOISY} measurement(s) started while other jobs kept the machine busy (see the CPU % columns)."
 		echo "CPU µs/msg = server utime+stime over the measured window / messages echoed in it. A ratio below 1 in the CPU column means libzerg spends less."
 		echo

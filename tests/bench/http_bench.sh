@@ -34,11 +34,11 @@ usage() {
 build=$(cd "$1" && pwd)
 shift
 args_line="$*"
-duration=10 warmup=2 reps=2 write_docs=1 memory=1 server="" datagen=""
+duration=8 warmup=2 reps=3 write_docs=1 memory=1 server="" datagen=""
 profiles="baseline pipelined json compression upload"
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) duration=3 warmup=1 reps=1 ;;
+	--quick) duration=2 warmup=1 reps=1 ;;
 	--duration) duration=$2; shift ;;
 	--warmup) warmup=$2; shift ;;
 	--reps) reps=$2; shift ;;
@@ -352,36 +352,51 @@ elapsed=$(($(date +%s) - t_start))
 # ---- summarise -------------------------------------------------------------
 table=$BENCH_TMP/table.md
 chartdata=$BENCH_TMP/chart.tsv
-awk -v reps="$reps" -v chart="$chartdata" -v profiles="$profiles" -v comp_conns="$(profile_def compression | cut -d'|' -f1)" '
+awk -v reps="$reps" -v chart="$chartdata" -v profiles="$profiles" '
 function kv(s,   i, n, a, b) {
 	n = split(s, a, " ")
 	for (i = 1; i <= n; i++) { split(a[i], b, "="); V[b[1]] = b[2] }
+}
+# median of the values "v1 v2 ..." (insertion sort: mawk has no asort)
+function median(list,   n, a, i, j, t) {
+	n = split(list, a, " ")
+	if (n == 0) return 0
+	for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+	return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
 {
 	delete V; kv($0)
 	k = V["profile"] SUBSEP V["server"]
 	ok = V["requests"] - V["status_errors"]
 	d = V["duration_us"] / 1e6
-	N[k]++; R[k] += ok / d; OK[k] += ok; CPU[k] += V["cpu_s"]
+	rps = ok / d; cpr = ok ? 1e6 * V["cpu_s"] / ok : 0
+	N[k]++; R[k] = R[k] " " rps; CP[k] = CP[k] " " cpr
+	RR[k, V["rep"]] = rps; CC[k, V["rep"]] = cpr
 	if (V["hwm_kb"] > H[k]) H[k] = V["hwm_kb"]
 	E[k] += V["status_errors"] + V["read_errors"] + V["write_errors"] + V["connect_errors"] + V["timeouts"]
 	C[V["profile"]] = V["conns"]
 }
 END {
-	note["baseline"] = "nginx returns a fixed \"55\" (no query sum, POST body discarded)"
-	note["pipelined"] = "same work on both sides"
-	note["json"] = "nginx sends a static file of the same bytes (sendfile); httparena-server serialises per request"
-	note["compression"] = "both gzip level 1 per request; nginx reads the identity document from a static file"
-	note["upload"] = "nginx discards the body (return 200), httparena-server counts it"
-	print "| profile | conns | httparena-server req/s | nginx req/s | req/s zerg/nginx | zerg CPU µs/req | nginx CPU µs/req | CPU/req zerg/nginx | zerg peak MiB | nginx peak MiB | errors zerg/nginx | what nginx does |"
-	print "|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|:---|"
+	note["baseline"] = "returns a fixed \"55\": no query sum, POST body discarded"
+	note["pipelined"] = "the same work"
+	note["json"] = "sends a static file of the same bytes (sendfile); httparena-server serialises per request"
+	note["compression"] = "gzips (level 1, per request) a static copy of the identity document; httparena-server also serialises it"
+	note["upload"] = "discards the body (return 200) instead of counting it"
+	print "| profile | conns | httparena-server req/s | nginx req/s | req/s zerg/nginx | zerg CPU µs/req | nginx CPU µs/req | CPU/req zerg/nginx | paired runs zerg won: req/s, CPU/req | zerg peak MiB | nginx peak MiB | errors zerg / nginx | what nginx does |"
+	print "|:---|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|:---:|:---|"
 	np = split(profiles, ps, " ")
 	for (i = 1; i <= np; i++) {
 		p = ps[i]; z = p SUBSEP "zerg"; g = p SUBSEP "nginx"
-		if (!N[z] || !N[g]) { printf "| %s | %s | %s | %s | | | | | | | | (a run failed) |\n", p, C[p], (N[z] ? sprintf("%.0f", R[z] / N[z]) : "failed"), (N[g] ? sprintf("%.0f", R[g] / N[g]) : "failed"); continue }
-		zr = R[z] / N[z]; gr = R[g] / N[g]
-		zc = OK[z] ? 1e6 * CPU[z] / OK[z] : 0; gc = OK[g] ? 1e6 * CPU[g] / OK[g] : 0
-		printf "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.1f | %.1f | %d / %d | %s |\n", p, C[p], zr, gr, (gr ? zr / gr : 0), zc, gc, (gc ? zc / gc : 0), H[z] / 1024, H[g] / 1024, E[z], E[g], note[p]
+		if (!N[z] || !N[g]) { printf "| %s | %s | %s | %s | | | | | | | | | (a run failed) |\n", p, C[p], (N[z] ? sprintf("%.0f", median(R[z])) : "failed"), (N[g] ? sprintf("%.0f", median(R[g])) : "failed"); continue }
+		zr = median(R[z]); gr = median(R[g]); zc = median(CP[z]); gc = median(CP[g])
+		wr = 0; wc = 0; n = 0
+		for (r = 1; r <= reps; r++) {
+			if (!((z, r) in RR) || !((g, r) in RR)) continue
+			n++
+			if (RR[z, r] > RR[g, r]) wr++
+			if (CC[z, r] < CC[g, r]) wc++
+		}
+		printf "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %d/%d, %d/%d | %.1f | %.1f | %d / %d | %s |\n", p, C[p], zr, gr, (gr ? zr / gr : 0), zc, gc, (gc ? zc / gc : 0), wr, n, wc, n, H[z] / 1024, H[g] / 1024, E[z], E[g], note[p]
 		printf "%s\t%.1f\t%.1f\t%.3f\t%.3f\n", p, zr, gr, zc, gc > chart
 	}
 }' "$results" >"$table"
@@ -405,7 +420,7 @@ fi
 
 cmd_line="tests/bench/http_bench.sh BUILD${args_line:+ $args_line}   # or: meson test -C BUILD --benchmark http"
 echo
-echo "HTTP benchmark: httparena-server (1 thread) vs nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') (1 worker), servers on CPU $server_cpu, wrk 1 thread on CPU $load_cpu, ${duration} s per run after ${warmup} s warm-up, $reps run(s) each, alternating:"
+echo "HTTP benchmark: httparena-server (1 thread) vs nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') (1 worker), servers on CPU $server_cpu, wrk 1 thread on CPU $load_cpu, ${duration} s per run after ${warmup} s warm-up, $reps run(s) each, alternating, medians:"
 echo
 cat "$table"
 if [ -s "$memtable" ]; then
@@ -433,7 +448,8 @@ if [ "$write_docs" = 1 ] && [ -f "$docs/benchmarks.md" ]; then
 		echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(bench_machine)."
 		echo "httparena-server with \`--threads 1\` and nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') with \`worker_processes 1\`, each pinned to CPU $server_cpu;"
 		echo "\`wrk -t 1\` pinned to CPU $load_cpu. ${duration} s measured after ${warmup} s of warm-up, a fresh server process per run,"
-		echo "$reps run(s) per server and profile with the order alternating; req/s counts 2xx responses only and is the mean over runs."
+		echo "$reps runs per server and profile with the order alternating; req/s counts 2xx responses only. Figures are medians over the runs;"
+		echo "\"paired runs\" counts in how many back-to-back pairs httparena-server was ahead."
 		[ "${BENCH_NOISY:-0}" -gt 0 ] && echo "Warning: ${BENCH_NOISY} measurement(s) started while other jobs kept the machine busy; those numbers are less trustworthy."
 		echo "CPU µs/req = the server's utime+stime (nginx: master + worker) during the measured run / 2xx responses;"
 		echo "peak MiB = VmHWM (nginx: summed over master and worker). A req/s ratio above 1 and a CPU ratio below 1 favour httparena-server."
