@@ -98,12 +98,20 @@ static inline long it_rss_kib(void)
 	return kib;
 }
 
-/* Exit 77 (meson: skipped) when io_uring or the features libzerg needs
- * are missing, so a file never fails for want of a kernel feature. */
-static inline void it_require_io_uring(void)
+/* Called first by every test's main: exit 77 (meson: skipped) when
+ * io_uring or the features libzerg needs are missing, so a file never
+ * fails for want of a kernel feature. IT_FILTER=pattern in the
+ * environment runs only the matching cmocka tests. */
+void cmocka_set_test_filter(const char *pattern);
+static inline void it_init(void)
 {
 	struct zg_reactor *r;
-	int ret = zg_reactor_new(NULL, NULL, NULL, &r);
+	const char *filter = getenv("IT_FILTER");
+	int ret;
+
+	if (filter && *filter)
+		cmocka_set_test_filter(filter);
+	ret = zg_reactor_new(NULL, NULL, NULL, &r);
 
 	if (ret == 0) {
 		zg_reactor_free(r);

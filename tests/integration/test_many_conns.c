@@ -204,7 +204,7 @@ int main(void)
 		cmocka_unit_test(test_max_conns_shed),
 	};
 
-	it_require_io_uring();
+	it_init();
 	/* NCONN client sockets + NCONN server sockets + slack */
 	if (!it_raise_nofile(2 * NCONN + 200)) {
 		struct rlimit rl;

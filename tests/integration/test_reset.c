@@ -189,6 +189,6 @@ int main(void)
 		cmocka_unit_test(test_reset_storm),
 	};
 
-	it_require_io_uring();
+	it_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

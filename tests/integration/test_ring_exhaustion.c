@@ -209,6 +209,6 @@ int main(void)
 		cmocka_unit_test(test_exhaustion_with_compaction),
 	};
 
-	it_require_io_uring();
+	it_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -277,6 +277,6 @@ int main(void)
 		cmocka_unit_test(test_idle_timeout_closes_stuck),
 	};
 
-	it_require_io_uring();
+	it_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
