@@ -203,6 +203,7 @@ unsigned zg_reactor_conn_count(const struct zg_reactor *r);
 #define ZG_FEAT_RECV_BUNDLE   (1u << 2) /* asked for and in use         */
 #define ZG_FEAT_BUF_INC       (1u << 3) /* asked for and in use         */
 #define ZG_FEAT_COOP_TASKRUN  (1u << 4)
+#define ZG_FEAT_RING_FD       (1u << 5) /* registered ring fd           */
 unsigned zg_reactor_features(const struct zg_reactor *r);
 
 /* Counters, for tests and monitoring. Read on the reactor thread. */
