@@ -112,6 +112,7 @@ struct zg_reactor_config {
 	unsigned flags;           /* ZG_RF_* below                              */
 	zg_log_fn log;            /* optional; called on the reactor thread     */
 	void *log_arg;
+	void *reserved[6];        /* room to grow without changing the size     */
 };
 
 /* zg_reactor_config.flags */

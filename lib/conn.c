@@ -859,11 +859,13 @@ void zg_conn_maybe_free(struct zg_conn *c)
 		struct linger lg = { 1, 0 }; /* close with RST */
 		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
-	close(c->fd);
 	drop_queues(c);
 	r->st.closed++;
+	/* Before the close, so zg_conn_fd/zg_conn_peer still name this
+	 * connection's socket and not a newer one's. */
 	if (r->h.on_close)
 		r->h.on_close(c, c->close_reason);
+	close(c->fd);
 	slot_free(c);
 }
 

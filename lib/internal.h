@@ -313,6 +313,7 @@ void zg_posts_run(struct zg_reactor *r);
 void zg_wake_arm(struct zg_reactor *r);
 void zg_wake_read(struct zg_reactor *r);
 void zg_posts_free(struct zg_reactor *r);
+void zg_posts_close(struct zg_reactor *r);
 
 /* server.c */
 bool zg_server_handoff(struct zg_reactor *r, int fd);

@@ -102,6 +102,16 @@ void zg_wake_read(struct zg_reactor *r)
 	(void)n;
 }
 
+/* The reactor has stopped: refuse new posts, run what is queued. */
+void zg_posts_close(struct zg_reactor *r)
+{
+	pthread_mutex_lock(&r->post_lock);
+	r->post_closed = true;
+	pthread_mutex_unlock(&r->post_lock);
+	atomic_store(&r->wake_pending, true);
+	zg_posts_run(r);
+}
+
 /* At free: refuse new posts; queued ones are dropped without running
  * (the reactor that would run them is gone). */
 void zg_posts_free(struct zg_reactor *r)

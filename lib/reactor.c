@@ -101,16 +101,15 @@ static int probe(struct zg_reactor *r)
 
 	if (!pr)
 		return -ENOSYS;
-	if (!io_uring_opcode_supported(pr, IORING_OP_SEND_ZC)) {
-		zg_log(r, ZG_LOG_INFO, "kernel has no IORING_OP_SEND_ZC: plain sends only");
-	} else {
+	/* Multishot recv has no opcode of its own to probe; SEND_ZC came
+	 * in the same release (6.0), so it stands for both. */
+	if (io_uring_opcode_supported(pr, IORING_OP_SEND_ZC))
 		r->features |= ZG_FEAT_SEND_ZC;
-	}
-	if (!io_uring_opcode_supported(pr, IORING_OP_SOCKET))
-		ret = -ENOSYS; /* 5.19: a proxy for multishot accept */
+	else
+		ret = -ENOSYS;
 	io_uring_free_probe(pr);
 	if (ret)
-		zg_log(r, ZG_LOG_ERROR, "kernel too old: multishot accept needs Linux 5.19");
+		zg_log(r, ZG_LOG_ERROR, "kernel too old: multishot recv needs Linux 6.0");
 	return ret;
 }
 
@@ -493,10 +492,15 @@ static void run_dirty(struct zg_reactor *r)
 	}
 }
 
-/* Buffers came back: re-arm at most as many starved recvs, oldest first. */
-static void rearm_starved(struct zg_reactor *r, unsigned returned)
+/* Re-arm at most as many starved recvs as the ring has free buffers,
+ * oldest first: each can take one at least. A re-armed connection that
+ * has no data takes none, so the next iteration re-arms more (the loop
+ * does not sleep while buffers are free and connections starve). */
+static void rearm_starved(struct zg_reactor *r)
 {
-	while (returned-- && r->starved_head) {
+	unsigned budget = r->buf.free;
+
+	while (budget-- && r->starved_head) {
 		struct zg_conn *c = r->starved_head;
 		r->starved_head = c->next_starved;
 		if (!r->starved_head)
@@ -504,7 +508,7 @@ static void rearm_starved(struct zg_reactor *r, unsigned returned)
 		c->starved_listed = false;
 		if (c->state == CS_FREE) {
 			zg_conn_release_slot(c);
-			returned++;
+			budget++;
 		} else if (c->rstate == RS_STARVED) {
 			c->rstate = RS_IDLE;
 			zg_conn_arm_recv(c);
@@ -512,19 +516,26 @@ static void rearm_starved(struct zg_reactor *r, unsigned returned)
 	}
 }
 
+/* Stop accepting: cancel the multishot accepts, then close the
+ * listeners at once so new clients are refused instead of queued (the
+ * cancelled request holds the socket only until its CQE). */
 static void begin_stop(struct zg_reactor *r, unsigned deadline_ms)
 {
 	r->stopping = true;
 	r->stop_deadline = r->now_ms + deadline_ms;
 	for (unsigned i = 0; i < r->nlst; i++) {
-		if (r->lst[i].armed) {
-			struct io_uring_sqe *sqe = zg_sqe(r);
-			if (sqe) {
-				io_uring_prep_cancel64(sqe, ud_make(OP_ACCEPT, 0, i), 0);
-				io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, 0, 0));
-				r->inflight_misc++;
-			}
+		struct io_uring_sqe *sqe;
+		if (r->lst[i].armed && (sqe = zg_sqe(r))) {
+			io_uring_prep_cancel64(sqe, ud_make(OP_ACCEPT, 0, i), 0);
+			io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, 0, 0));
+			r->inflight_misc++;
 		}
+	}
+	io_uring_submit(&r->ring);
+	for (unsigned i = 0; i < r->nlst; i++) {
+		if (r->lst[i].fd >= 0)
+			close(r->lst[i].fd);
+		r->lst[i].fd = -1;
 	}
 	if (r->accept_retry)
 		zg_timer_stop(r->accept_retry);
@@ -542,13 +553,9 @@ static void stop_step(struct zg_reactor *r)
 			zg_conn_stop(c, abort_at);
 	}
 	if (!r->live && r->inflight_misc <= (r->wake_armed ? 1u : 0u)) {
-		/* Listeners' accepts are cancelled and reaped: close them. */
-		for (unsigned i = 0; i < r->nlst; i++) {
-			if (r->lst[i].fd >= 0 && !r->lst[i].armed) {
-				close(r->lst[i].fd);
-				r->lst[i].fd = -1;
-			}
-		}
+		/* From here posts are refused; the ones already queued still
+		 * run (a handed-off fd is then closed by the stopping adopt). */
+		zg_posts_close(r);
 		r->stopped = true;
 	}
 }
@@ -564,9 +571,12 @@ static void loop_prologue(struct zg_reactor *r)
 	if (req && !r->stopping)
 		begin_stop(r, req - 1);
 	zg_timers_run(r);
-	rearm_starved(r, zg_bufring_publish(&r->buf));
+	zg_bufring_publish(&r->buf);
+	rearm_starved(r);
 	if (r->stopping)
 		stop_step(r);
+	/* Writes made between two run_once calls go out with this submit. */
+	run_dirty(r);
 }
 
 static int wait_cqes(struct zg_reactor *r, int timeout_ms)
@@ -575,9 +585,10 @@ static int wait_cqes(struct zg_reactor *r, int timeout_ms)
 	struct __kernel_timespec ts;
 	int t = zg_timers_wait_ms(r), ret;
 
-	if (r->ready_head || r->worked)
+	if (r->ready_head || r->worked || (r->starved_head && r->buf.free))
 		t = 0; /* callbacks ran in this iteration: return promptly */
-	else if (r->stopping && r->stop_deadline > r->now_ms && t < 0)
+	else if (r->stopping && r->stop_deadline > r->now_ms &&
+		 (t < 0 || (uint64_t)t > r->stop_deadline - r->now_ms))
 		t = (int)(r->stop_deadline - r->now_ms);
 	if (timeout_ms >= 0 && (t < 0 || timeout_ms < t))
 		t = timeout_ms;

@@ -115,13 +115,16 @@ void zg_timer_arm_at(struct zg_timer *t, uint64_t when)
 		zg_log(t->r, ZG_LOG_ERROR, "timer: out of memory");
 }
 
-/* Fire every timer that is due. A callback may touch any timer,
- * including its own, so the heap is re-read after each one. */
+/* Fire the timers that are due. A callback may touch any timer,
+ * including its own, so the heap is re-read after each one; the pass is
+ * bounded by the heap's size at its start, so a timer restarted with a
+ * zero delay from its own callback waits for the next iteration. */
 void zg_timers_run(struct zg_reactor *r)
 {
 	struct zg_tnode *n;
+	uint32_t budget = r->timers.len;
 
-	while ((n = zg_theap_top(&r->timers)) && n->when <= r->now_ms) {
+	while (budget-- && (n = zg_theap_top(&r->timers)) && n->when <= r->now_ms) {
 		struct zg_timer *t = (struct zg_timer *)n;
 		zg_theap_remove(&r->timers, n);
 		r->worked = true;
