@@ -8,6 +8,7 @@
  * run_once; adopt after stop; the connection's fd and peer in on_close. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/un.h>
 #include <cmocka.h>
@@ -462,6 +463,82 @@ static void test_peer_in_on_close(void **state)
 	stop_and_free(r);
 }
 
+/* A write (or close) made on the reactor's thread between two run_once
+ * calls goes out with the next run_once, even when nothing else
+ * happens: the next call must not sleep on it. */
+static void test_write_between_run_once_calls(void **state)
+{
+	struct app a;
+	struct zg_reactor *r = new_reactor(&a);
+	int sv[2];
+	char b[16];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	it_set_nonblock(sv[1], true);
+	assert_int_equal(zg_reactor_adopt(r, sv[0]), 0);
+	echo_via(r, sv[1], "warm up");
+	/* let the loop settle: nothing pending */
+	for (int i = 0; i < 3; i++)
+		zg_reactor_run_once(r, 0);
+	assert_int_equal(zg_conn_write(a.last, "pushed", 6), 0);
+	/* one call: it must submit the send (5 s at most, then give up) */
+	assert_int_equal(zg_reactor_run_once(r, 5000), 1);
+	if (it_recv_exact(sv[1], b, 6, 1000) != 6)
+		fail_msg("a write made between run_once calls was not sent by the next call");
+	assert_memory_equal(b, "pushed", 6);
+	/* the same for a close: FIN with the next call */
+	zg_conn_close(a.last, ZG_CLOSE_GRACEFUL);
+	assert_int_equal(zg_reactor_run_once(r, 5000), 1);
+	if (it_expect_eof(sv[1], 1000) != 0)
+		fail_msg("a close made between run_once calls was not carried out by the next call");
+	close(sv[1]);
+	assert_true(PUMP(r, a.closes == 1));
+	stop_and_free(r);
+}
+
+static unsigned zero_fired;
+
+static void zero_again(struct zg_timer *t, void *arg)
+{
+	(void)arg;
+	zero_fired++;
+	zg_timer_start(t, 0, 0); /* due at once, again and again */
+}
+
+static void on_alarm(int sig)
+{
+	static const char msg[] = "test_zero_delay_timer_restart: run_once never returned "
+				  "(a zero-delay timer restarted from its callback starves the loop)\n";
+	(void)sig;
+	if (write(2, msg, sizeof(msg) - 1) < 0)
+		_exit(2);
+	_exit(1);
+}
+
+/* A timer restarted with zero delay from its own callback runs once per
+ * loop iteration, not forever within one. */
+static void test_zero_delay_timer_restart(void **state)
+{
+	struct app a;
+	struct zg_reactor *r = new_reactor(&a);
+	struct zg_timer *t;
+
+	(void)state;
+	zero_fired = 0;
+	assert_int_equal(zg_timer_new(r, zero_again, NULL, &t), 0);
+	zg_timer_start(t, 0, 0);
+	signal(SIGALRM, on_alarm);
+	alarm(10);
+	for (unsigned i = 0; i < 5; i++)
+		assert_int_equal(zg_reactor_run_once(r, 0), 1);
+	alarm(0);
+	assert_true(zero_fired >= 1);
+	assert_true(zero_fired <= 10);
+	zg_timer_free(t);
+	stop_and_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -473,6 +550,8 @@ int main(void)
 		cmocka_unit_test(test_timer_wakes_run_once),
 		cmocka_unit_test(test_adopt_after_stop),
 		cmocka_unit_test(test_peer_in_on_close),
+		cmocka_unit_test(test_write_between_run_once_calls),
+		cmocka_unit_test(test_zero_delay_timer_restart),
 	};
 
 	it_init();

@@ -69,7 +69,7 @@ static void on_data(struct zg_conn *c)
 	}
 	while (v.len) {
 		const uint8_t *line;
-		char hdr[24];
+		char *hdr;
 		long nl = find_nl(&v, searched);
 		size_t n;
 
@@ -82,7 +82,10 @@ static void on_data(struct zg_conn *c)
 		}
 		n = (size_t)nl + 1;
 		IT_ASSERT(zg_conn_contig(c, n, &line) == 0);
-		IT_ASSERT(zg_conn_write(c, hdr, (size_t)snprintf(hdr, sizeof(hdr), "%zu:", n - 1)) == 0);
+		/* the header is formatted in place: reserve/commit */
+		hdr = zg_conn_reserve(c, 24);
+		IT_ASSERT(hdr);
+		zg_conn_commit(c, (size_t)snprintf(hdr, 24, "%zu:", n - 1));
 		IT_ASSERT(zg_conn_write(c, line, n) == 0);
 		zg_conn_advance(c, n, n);
 		if (a->one_per_call) {

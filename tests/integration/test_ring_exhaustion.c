@@ -202,11 +202,137 @@ static void exhaust(unsigned compact_segs)
 static void test_exhaustion_default_compaction(void **state) { (void)state; exhaust(16); }
 static void test_exhaustion_with_compaction(void **state) { (void)state; exhaust(2); }
 
+/* ---- parked connections behind idle ones ----------------------------
+ * A lone reactor (driven here with run_once) with a 4-buffer ring. H
+ * fills the ring and the application holds H's input. Then 8 idle
+ * connections arrive: armed on an empty ring they are parked (-ENOBUFS,
+ * no data). Then D arrives with 13 bytes and is parked behind them. When
+ * H's input is consumed, the 4 buffers come back: re-arming only the 4
+ * oldest parked connections (idle ones, which take no buffer) would leave
+ * D's bytes unread although the ring is full of free buffers. */
+struct lone {
+	struct zg_conn *conns[16];
+	unsigned opens;
+	bool holding;
+};
+
+static void lone_open(struct zg_conn *c)
+{
+	struct lone *l = zg_reactor_udata(zg_conn_reactor(c));
+	IT_ASSERT(l->opens < 16);
+	l->conns[l->opens++] = c;
+}
+
+static void lone_data(struct zg_conn *c)
+{
+	struct lone *l = zg_reactor_udata(zg_conn_reactor(c));
+	struct zg_read_view v;
+
+	zg_conn_read(c, &v);
+	if (l->holding)
+		zg_conn_advance(c, 0, v.len);
+	else
+		it_echo_on_data(c);
+}
+
+static void test_parked_behind_idle_connections(void **state)
+{
+	struct zg_reactor_config cfg;
+	struct zg_handler h = { .on_open = lone_open, .on_data = lone_data };
+	struct lone l = { .holding = true };
+	struct zg_reactor *r;
+	struct zg_reactor_stats st;
+	struct sockaddr_storage ss;
+	socklen_t sl = it_addr(AF_INET, 0, &ss);
+	uint16_t port;
+	int hfd, idle[8], dfd;
+	uint8_t hbuf[1024], b[16];
+	uint64_t end;
+	ssize_t got = 0;
+
+	(void)state;
+	zg_reactor_config_init(&cfg);
+	cfg.buf_count = 4;
+	cfg.buf_size = 256;
+	assert_int_equal(zg_reactor_new(&cfg, &h, &l, &r), 0);
+	assert_int_equal(zg_reactor_listen(r, (struct sockaddr *)&ss, sl, 0, 0, &port), 0);
+
+	hfd = it_connect(port);
+	assert_true(hfd >= 0);
+	it_fill(hbuf, sizeof(hbuf), 1, 0);
+	assert_int_equal(it_send_all(hfd, hbuf, sizeof(hbuf), 1000), 0);
+	end = it_now_ms() + 5000;
+	do {
+		zg_reactor_run_once(r, 10);
+		zg_reactor_stats(r, &st);
+	} while (st.bufs_free && it_now_ms() < end);
+	assert_int_equal(st.bufs_free, 0); /* H holds the whole ring */
+
+	for (unsigned i = 0; i < 8; i++) {
+		idle[i] = it_connect(port);
+		assert_true(idle[i] >= 0);
+	}
+	end = it_now_ms() + 5000;
+	while (l.opens < 9 && it_now_ms() < end)
+		zg_reactor_run_once(r, 10);
+	assert_int_equal(l.opens, 9);
+	dfd = it_connect(port);
+	assert_true(dfd >= 0);
+	assert_int_equal(it_send_all(dfd, "thirteen byte", 13, 1000), 0);
+	end = it_now_ms() + 5000;
+	while (l.opens < 10 && it_now_ms() < end)
+		zg_reactor_run_once(r, 10);
+	assert_int_equal(l.opens, 10);
+	for (int i = 0; i < 5; i++)
+		zg_reactor_run_once(r, 10);
+	zg_reactor_stats(r, &st);
+	print_message("parked before the release: enobufs %llu, buffers free %u\n",
+		      (unsigned long long)st.enobufs, st.bufs_free);
+
+	/* consume H's input (on the reactor's thread, between calls) */
+	l.holding = false;
+	{
+		struct zg_read_view v;
+		zg_conn_read(l.conns[0], &v);
+		assert_int_equal(v.len, sizeof(hbuf));
+		for (unsigned i = 0; i < v.nsegs; i++)
+			assert_int_equal(zg_conn_write(l.conns[0], v.segs[i].iov_base,
+						       v.segs[i].iov_len), 0);
+		assert_int_equal(zg_conn_advance(l.conns[0], v.len, v.len), 0);
+	}
+	/* D's 13 bytes come back */
+	it_set_nonblock(dfd, true);
+	end = it_now_ms() + 5000;
+	while (got < 13 && it_now_ms() < end) {
+		ssize_t k;
+		zg_reactor_run_once(r, 10);
+		k = recv(dfd, b + got, 13 - (size_t)got, 0);
+		if (k > 0)
+			got += k;
+	}
+	if (got != 13)
+		fail_msg("a parked connection's 13 bytes were not read within 5 s although "
+			 "the ring had free buffers (got %zd)", got);
+	assert_memory_equal(b, "thirteen byte", 13);
+
+	close(hfd);
+	close(dfd);
+	for (unsigned i = 0; i < 8; i++)
+		close(idle[i]);
+	zg_reactor_stop(r, 1000);
+	end = it_now_ms() + 5000;
+	while (zg_reactor_run_once(r, 10) == 1 && it_now_ms() < end)
+		;
+	assert_int_equal(zg_reactor_run_once(r, 0), 0);
+	zg_reactor_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exhaustion_default_compaction),
 		cmocka_unit_test(test_exhaustion_with_compaction),
+		cmocka_unit_test(test_parked_behind_idle_connections),
 	};
 
 	it_init();
