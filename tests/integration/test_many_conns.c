@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <cmocka.h>
 
@@ -197,11 +198,104 @@ static void test_max_conns_shed(void **state)
 	zg_server_free(s);
 }
 
+/* Out of fds (EMFILE) the multishot accept ends; it must be re-armed
+ * once fds are available again, and every waiting client is served.
+ * A lone reactor driven by this thread; the client sockets exist before
+ * the limit is lowered (connect needs no new fd). */
+static atomic_uint emfile_logs;
+
+static void log_fn(int level, const char *msg, void *arg)
+{
+	(void)level;
+	(void)arg;
+	if (strstr(msg, "accept") && (strstr(msg, "many open files") || strstr(msg, "EMFILE")))
+		atomic_fetch_add(&emfile_logs, 1);
+}
+
+static unsigned lone_opens;
+
+static void lone_open(struct zg_conn *c) { (void)c; lone_opens++; }
+
+static void test_accept_rearmed_after_emfile(void **state)
+{
+	struct zg_reactor_config cfg;
+	struct zg_handler h = { .on_open = lone_open, .on_data = it_echo_on_data };
+	struct zg_reactor *r;
+	struct sockaddr_storage ss;
+	socklen_t sl = it_addr(AF_INET, 0, &ss);
+	struct rlimit saved, low;
+	uint16_t port;
+	int fds[20], maxfd = 0;
+	uint64_t end;
+
+	(void)state;
+	lone_opens = 0;
+	atomic_store(&emfile_logs, 0);
+	zg_reactor_config_init(&cfg);
+	cfg.log = log_fn;
+	assert_int_equal(zg_reactor_new(&cfg, &h, NULL, &r), 0);
+	assert_int_equal(zg_reactor_listen(r, (struct sockaddr *)&ss, sl, 0, 0, &port), 0);
+	for (unsigned i = 0; i < 20; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(fds[i] >= 0);
+		if (fds[i] > maxfd)
+			maxfd = fds[i];
+	}
+	/* room for 3 accepted sockets: fds are allocated lowest first and
+	 * everything up to maxfd is taken */
+	for (int fd = 0; fd <= maxfd; fd++)
+		if (fcntl(fd, F_GETFD) < 0)
+			fail_msg("fd %d below the clients' is free: cannot size the limit", fd);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	low = saved;
+	low.rlim_cur = (rlim_t)maxfd + 1 + 3;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+
+	sl = it_addr(AF_INET, port, &ss);
+	for (unsigned i = 0; i < 20; i++)
+		assert_int_equal(connect(fds[i], (struct sockaddr *)&ss, sl), 0);
+	end = it_now_ms() + 5000;
+	while ((lone_opens < 3 || !atomic_load(&emfile_logs)) && it_now_ms() < end)
+		zg_reactor_run_once(r, 10);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	assert_int_equal(lone_opens, 3);
+	assert_true(atomic_load(&emfile_logs) > 0);
+
+	/* fds are available again: the rest are accepted and served */
+	end = it_now_ms() + 5000;
+	while (lone_opens < 20 && it_now_ms() < end)
+		zg_reactor_run_once(r, 10);
+	assert_int_equal(lone_opens, 20);
+	for (unsigned i = 0; i < 20; i++) {
+		char b[8];
+		size_t got = 0;
+		assert_int_equal(send(fds[i], "again", 5, MSG_NOSIGNAL), 5);
+		it_set_nonblock(fds[i], true);
+		end = it_now_ms() + 5000;
+		while (got < 5 && it_now_ms() < end) {
+			ssize_t k;
+			zg_reactor_run_once(r, 10);
+			k = recv(fds[i], b + got, 5 - got, 0);
+			if (k > 0)
+				got += (size_t)k;
+		}
+		assert_int_equal(got, 5);
+		assert_memory_equal(b, "again", 5);
+		close(fds[i]);
+	}
+	zg_reactor_stop(r, 1000);
+	end = it_now_ms() + 5000;
+	while (zg_reactor_run_once(r, 10) == 1 && it_now_ms() < end)
+		;
+	zg_reactor_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_5000_concurrent),
 		cmocka_unit_test(test_max_conns_shed),
+		cmocka_unit_test(test_accept_rearmed_after_emfile),
 	};
 
 	it_init();
