@@ -539,6 +539,48 @@ static void test_zero_delay_timer_restart(void **state)
 	stop_and_free(r);
 }
 
+/* A callback may free its own (repeating) timer; other timers go on. */
+static unsigned self_fired, other_fired;
+static struct zg_timer *self_t;
+
+static void self_free(struct zg_timer *t, void *arg)
+{
+	(void)arg;
+	if (++self_fired == 3) {
+		zg_timer_free(t);
+		self_t = NULL;
+	}
+}
+
+static void other(struct zg_timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	other_fired++;
+}
+
+static void test_timer_frees_itself(void **state)
+{
+	struct app a;
+	struct zg_reactor *r = new_reactor(&a);
+	struct zg_timer *o;
+	uint64_t end = it_now_ms() + 5000;
+
+	(void)state;
+	self_fired = other_fired = 0;
+	assert_int_equal(zg_timer_new(r, self_free, NULL, &self_t), 0);
+	assert_int_equal(zg_timer_new(r, other, NULL, &o), 0);
+	zg_timer_start(self_t, 5, 5);
+	zg_timer_start(o, 5, 5);
+	while (other_fired < 10 && it_now_ms() < end)
+		zg_reactor_run_once(r, -1);
+	assert_int_equal(self_fired, 3);
+	assert_null(self_t);
+	assert_true(other_fired >= 10);
+	zg_timer_free(o);
+	stop_and_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -552,6 +594,7 @@ int main(void)
 		cmocka_unit_test(test_peer_in_on_close),
 		cmocka_unit_test(test_write_between_run_once_calls),
 		cmocka_unit_test(test_zero_delay_timer_restart),
+		cmocka_unit_test(test_timer_frees_itself),
 	};
 
 	it_init();

@@ -19,9 +19,12 @@
 
 static atomic_uint closes, bad_reasons, after_shut_bytes, epipe_seen;
 static uint8_t *answer;
+static struct zg_conn *held_conn; /* reactor thread only */
+static atomic_bool held_eof;
 
 struct app_conn {
-	char mode; /* first byte: 'E' echo, 'S' shutdown after answer, 'C' close after answer */
+	char mode; /* first byte: 'E' echo, 'S' shutdown after answer, 'C' close after
+		    * answer, 'U' hold the input */
 	bool answered;
 };
 
@@ -53,6 +56,13 @@ static void on_data(struct zg_conn *c)
 				atomic_fetch_add(&epipe_seen, 1);
 		}
 		zg_conn_advance(c, v.len, v.len);
+		return;
+	case 'U':
+		/* keep the input: end of stream must not close it yet */
+		held_conn = c;
+		if (v.eof)
+			atomic_store(&held_eof, true);
+		zg_conn_advance(c, 0, v.len);
 		return;
 	case 'C':
 		zg_conn_advance(c, v.len, v.len);
@@ -221,12 +231,62 @@ static void test_graceful_close_while_peer_sends(void **state)
 	free(in);
 }
 
+/* Consume what the 'U' connection holds, from the reactor's thread (a
+ * post), answering with its length. */
+static void consume_held(struct zg_reactor *r, void *arg)
+{
+	struct zg_read_view v;
+	char out[32];
+	int n;
+
+	(void)r;
+	(void)arg;
+	if (!held_conn)
+		return;
+	zg_conn_read(held_conn, &v);
+	n = snprintf(out, sizeof(out), "done:%zu", v.len);
+	IT_ASSERT(zg_conn_write(held_conn, out, (size_t)n) == 0);
+	IT_ASSERT(zg_conn_advance(held_conn, v.len, v.len) == 0);
+	held_conn = NULL; /* consumed at end of stream: it closes now */
+}
+
+/* End of stream with input still unconsumed keeps the connection open
+ * until the application consumes it; then it closes gracefully after
+ * the answer. */
+static void test_eof_with_unconsumed_input(void **state)
+{
+	struct zg_server *s = start();
+	int fd = it_connect(zg_server_port(s));
+	unsigned conns;
+	char b[32];
+
+	(void)state;
+	held_conn = NULL;
+	atomic_store(&held_eof, false);
+	assert_true(fd >= 0);
+	assert_int_equal(it_send_all(fd, "U-some-request", 14, 5000), 0);
+	shutdown(fd, SHUT_WR);
+	assert_true(IT_WAIT(atomic_load(&held_eof), 5000));
+	/* one more pass of the reactor: still open */
+	assert_int_equal(it_query(zg_server_reactor(s, 0), NULL, NULL, NULL, &conns), 0);
+	assert_int_equal(it_query(zg_server_reactor(s, 1), NULL, NULL, NULL, NULL), 0);
+	assert_int_equal(atomic_load(&closes), 0);
+	for (unsigned i = 0; i < 2; i++)
+		assert_int_equal(it_query(zg_server_reactor(s, i), consume_held, NULL, NULL, NULL), 0);
+	assert_int_equal(it_recv_exact(fd, b, 7, 5000), 7);
+	assert_memory_equal(b, "done:14", 7);
+	assert_int_equal(it_expect_eof(fd, 5000), 0);
+	close(fd);
+	finish(s, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_client_half_close),
 		cmocka_unit_test(test_server_half_close),
 		cmocka_unit_test(test_graceful_close_while_peer_sends),
+		cmocka_unit_test(test_eof_with_unconsumed_input),
 	};
 	int ret;
 

@@ -5,6 +5,7 @@
  * server afterwards), and the failures: a bad host, a port in use, a
  * reactor config the reactors reject (zg_server_start fails cleanly). */
 #include <sched.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -229,6 +230,40 @@ static void test_failures(void **state)
 	zg_server_free(s);
 }
 
+/* zg_server_stop from a signal handler (async-signal-safe). */
+static struct zg_server *sig_server;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	zg_server_stop(sig_server, 500);
+}
+
+static void test_stop_from_signal_handler(void **state)
+{
+	struct zg_server_config cfg;
+	struct sigaction sa, old;
+	int fd;
+
+	(void)state;
+	it_server_config(&cfg, 2);
+	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &sig_server), 0);
+	assert_int_equal(zg_server_start(sig_server), 0);
+	fd = it_connect(zg_server_port(sig_server));
+	assert_true(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+	assert_int_equal(raise(SIGUSR1), 0);
+	/* the idle connection is closed, the threads end */
+	assert_int_equal(it_expect_eof(fd, 5000), 0);
+	assert_int_equal(zg_server_wait(sig_server), 0);
+	zg_server_free(sig_server);
+	sigaction(SIGUSR1, &old, NULL);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -237,6 +272,7 @@ int main(void)
 		cmocka_unit_test(test_ipv6_host),
 		cmocka_unit_test(test_listen_fd),
 		cmocka_unit_test(test_failures),
+		cmocka_unit_test(test_stop_from_signal_handler),
 	};
 
 	it_init();

@@ -98,6 +98,17 @@ static void on_data(struct zg_conn *c)
 		it_echo_on_data(c); /* an active peer: echo */
 		return;
 	}
+	if (v.len && ((const char *)v.segs[0].iov_base)[0] == 'c') {
+		/* a last answer larger than the socket buffers, then a
+		 * graceful close */
+		zg_conn_advance(c, v.len, v.len);
+		a->flooding = true;
+		for (size_t n = 0; n < TARGET * 2; n += CHUNK)
+			IT_ASSERT(zg_conn_write(c, pattern, CHUNK) == 0);
+		a->written = TARGET * 2;
+		zg_conn_close(c, ZG_CLOSE_GRACEFUL);
+		return;
+	}
 	zg_conn_advance(c, v.len, v.len);
 	if (!a->flooding && v.len) {
 		a->flooding = true;
@@ -131,6 +142,8 @@ static const struct zg_handler handler = {
 	.on_open = on_open, .on_data = on_data, .on_drain = on_drain, .on_close = on_close,
 };
 
+static size_t max_output = MAX_OUTPUT;
+
 static struct zg_server *start(unsigned idle_ms)
 {
 	struct zg_server_config cfg;
@@ -142,7 +155,7 @@ static struct zg_server *start(unsigned idle_ms)
 	atomic_store(&refused, 0);
 	atomic_store(&closes, 0);
 	it_server_config(&cfg, 1);
-	cfg.reactor.max_output = MAX_OUTPUT;
+	cfg.reactor.max_output = max_output;
 	cfg.reactor.idle_timeout_ms = idle_ms;
 	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
 	assert_int_equal(zg_server_start(s), 0);
@@ -270,11 +283,41 @@ static void test_idle_timeout_closes_stuck(void **state)
 	zg_server_free(s);
 }
 
+/* A graceful close whose output the peer never reads does not keep the
+ * connection forever: the idle timeout ends it, with -ETIMEDOUT. */
+static void test_idle_timeout_during_graceful_close(void **state)
+{
+	struct zg_server *s;
+	int fd;
+	uint16_t port;
+
+	(void)state;
+	max_output = 4 * TARGET;
+	s = start(300);
+	max_output = MAX_OUTPUT;
+	fd = it_connect(zg_server_port(s));
+	assert_true(fd >= 0);
+	port = local_port(fd);
+	assert_int_equal(it_send_all(fd, "c", 1, 5000), 0);
+	if (!IT_WAIT(atomic_load(&closes) == 1, 10000))
+		fail_msg("a gracefully closing connection whose peer does not read was "
+			 "still open 10 s after a 300 ms idle timeout");
+	pthread_mutex_lock(&rec_lock);
+	assert_non_null(rec_find(port));
+	assert_int_equal(rec_find(port)->reason, -ETIMEDOUT);
+	pthread_mutex_unlock(&rec_lock);
+	close(fd);
+	zg_server_stop(s, 1000);
+	assert_int_equal(zg_server_wait(s), 0);
+	zg_server_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_backpressure_bounds_memory),
 		cmocka_unit_test(test_idle_timeout_closes_stuck),
+		cmocka_unit_test(test_idle_timeout_during_graceful_close),
 	};
 
 	it_init();
