@@ -98,23 +98,68 @@ static inline long it_rss_kib(void)
 	return kib;
 }
 
+/* Reactor flags every test adds to its configs: IT_RFLAGS in the
+ * environment, a comma-separated list of bundle, bufinc, nodefer
+ * (meson runs the I/O tests once per mode). */
+static inline unsigned it_rflags(void)
+{
+	const char *e = getenv("IT_RFLAGS");
+	unsigned f = 0;
+
+	if (!e)
+		return 0;
+	if (strstr(e, "bundle"))
+		f |= ZG_RF_RECV_BUNDLE;
+	if (strstr(e, "bufinc"))
+		f |= ZG_RF_BUF_INC;
+	if (strstr(e, "nodefer"))
+		f |= ZG_RF_NO_DEFER_TASKRUN;
+	return f;
+}
+
+/* zg_reactor_config_init plus the IT_RFLAGS mode. */
+static inline void it_reactor_config(struct zg_reactor_config *cfg)
+{
+	zg_reactor_config_init(cfg);
+	cfg->flags |= it_rflags();
+}
+
 /* Called first by every test's main: exit 77 (meson: skipped) when
- * io_uring or the features libzerg needs are missing, so a file never
- * fails for want of a kernel feature. IT_FILTER=pattern in the
- * environment runs only the matching cmocka tests. */
+ * io_uring or the features libzerg needs are missing (or the kernel
+ * lacks what IT_RFLAGS asks for), so a file never fails for want of a
+ * kernel feature. IT_FILTER=pattern in the environment runs only the
+ * matching cmocka tests. */
 void cmocka_set_test_filter(const char *pattern);
 static inline void it_init(void)
 {
+	struct zg_reactor_config cfg;
 	struct zg_reactor *r;
 	const char *filter = getenv("IT_FILTER");
+	unsigned want = it_rflags();
 	int ret;
 
 	if (filter && *filter)
 		cmocka_set_test_filter(filter);
-	ret = zg_reactor_new(NULL, NULL, NULL, &r);
+	it_reactor_config(&cfg);
+	ret = zg_reactor_new(&cfg, NULL, NULL, &r);
 
 	if (ret == 0) {
+		unsigned f = zg_reactor_features(r);
 		zg_reactor_free(r);
+		if ((want & ZG_RF_RECV_BUNDLE) && !(f & ZG_FEAT_RECV_BUNDLE)) {
+			printf("SKIP: IT_RFLAGS asks for recv bundles; the kernel lacks them (6.10)\n");
+			exit(IT_SKIP);
+		}
+		if ((want & ZG_RF_BUF_INC) && !(f & ZG_FEAT_BUF_INC)) {
+			printf("SKIP: IT_RFLAGS asks for incremental buffers; the kernel lacks them (6.12)\n");
+			exit(IT_SKIP);
+		}
+		if ((want & ZG_RF_NO_DEFER_TASKRUN) && (f & ZG_FEAT_DEFER_TASKRUN)) {
+			printf("FAIL: ZG_RF_NO_DEFER_TASKRUN asked for, DEFER_TASKRUN still in use\n");
+			exit(1);
+		}
+		if (want)
+			printf("reactor mode %s: features %#x\n", getenv("IT_RFLAGS"), f);
 		return;
 	}
 	if (ret == -ENOSYS || ret == -EPERM || ret == -EACCES || ret == -ENOMEM) {
@@ -426,6 +471,7 @@ static inline int it_query(struct zg_reactor *r, void (*fn)(struct zg_reactor *,
 static inline void it_server_config(struct zg_server_config *cfg, unsigned threads)
 {
 	zg_server_config_init(cfg);
+	cfg->reactor.flags |= it_rflags();
 	cfg->host = "127.0.0.1";
 	cfg->port = 0;
 	cfg->threads = threads;

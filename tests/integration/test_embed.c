@@ -82,7 +82,10 @@ static struct zg_reactor *new_reactor(struct app *a)
 
 	memset(a, 0, sizeof(*a));
 	a->probe_fd = -1;
-	assert_int_equal(zg_reactor_new(NULL, &handler, a, &r), 0);
+	struct zg_reactor_config cfg;
+
+	it_reactor_config(&cfg);
+	assert_int_equal(zg_reactor_new(&cfg, &handler, a, &r), 0);
 	a->r = r;
 	assert_ptr_equal(zg_reactor_udata(r), a);
 	assert_int_equal(zg_reactor_id(r), 0);

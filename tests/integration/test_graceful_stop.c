@@ -223,9 +223,17 @@ static void scene_join(struct scene *sc, unsigned ms)
 	assert_int_equal(sc->w.ret, 0);
 }
 
+static void nop(void *arg) { (void)arg; }
+
 static void scene_free(struct scene *sc)
 {
-	assert_null(zg_server_reactor(sc->s, 0));
+	/* after zg_server_wait a reactor is gone (NULL) or stopped: it
+	 * refuses posts */
+	for (unsigned i = 0; i < zg_server_threads(sc->s); i++) {
+		struct zg_reactor *r = zg_server_reactor(sc->s, i);
+		if (r)
+			assert_int_equal(zg_reactor_post(r, nop, NULL), -ESHUTDOWN);
+	}
 	zg_server_free(sc->s);
 	for (unsigned i = 0; i < sc->nidle; i++)
 		close(sc->idle[i]);

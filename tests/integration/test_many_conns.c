@@ -231,7 +231,7 @@ static void test_accept_rearmed_after_emfile(void **state)
 	(void)state;
 	lone_opens = 0;
 	atomic_store(&emfile_logs, 0);
-	zg_reactor_config_init(&cfg);
+	it_reactor_config(&cfg);
 	cfg.log = log_fn;
 	assert_int_equal(zg_reactor_new(&cfg, &h, NULL, &r), 0);
 	assert_int_equal(zg_reactor_listen(r, (struct sockaddr *)&ss, sl, 0, 0, &port), 0);

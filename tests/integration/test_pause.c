@@ -23,6 +23,10 @@ static atomic_bool paused_flag;
 static atomic_ullong consumed, bad_bytes;
 static atomic_uint drains, closes;
 #define FLOOD (16u << 20)
+#define MID_PAUSE_AT (1u << 20)
+
+static atomic_ullong paused_at;
+static bool resumed; /* reactor thread */
 
 static size_t flooded; /* reactor thread only */
 
@@ -86,13 +90,21 @@ static void on_data(struct zg_conn *c)
 			atomic_store(&paused_flag, true);
 		} else if (a->mode == 'F') {
 			flood(c);
+		} else if (a->mode == 'M') {
+			/* read on for a while, pause in mid-stream (below) */
 		} else if (a->mode == 'O') {
 			static uint8_t once[MAX_OUTPUT];
 			IT_ASSERT(zg_conn_write(c, once, sizeof(once)) == 0);
 		}
 	}
-	if (a->mode == 'P' || a->mode == 'F') {
+	if (a->mode == 'P' || a->mode == 'F' || a->mode == 'M') {
 		consume_checked(c, &v, skip);
+		if (a->mode == 'M' && !atomic_load(&paused_flag) && !resumed &&
+		    atomic_load(&consumed) >= MID_PAUSE_AT) {
+			zg_conn_pause_read(c);
+			atomic_store(&paused_at, atomic_load(&consumed));
+			atomic_store(&paused_flag, true);
+		}
 		return;
 	}
 	if (a->mode == 'O') {
@@ -130,6 +142,8 @@ static struct zg_server *start(void)
 
 	the_conn = NULL;
 	flooded = 0;
+	resumed = false;
+	atomic_store(&paused_at, 0);
 	atomic_store(&paused_flag, false);
 	atomic_store(&consumed, 0);
 	atomic_store(&bad_bytes, 0);
@@ -189,6 +203,7 @@ static void resume_on_reactor(struct zg_reactor *r, void *arg)
 	(void)r;
 	(void)arg;
 	atomic_store(&paused_flag, false);
+	resumed = true;
 	if (the_conn) {
 		zg_conn_resume_read(the_conn);
 		zg_conn_resume_read(the_conn); /* idempotent */
@@ -213,6 +228,37 @@ static void test_pause_resume(void **state)
 	/* resume from the test thread, through a post */
 	assert_int_equal(it_query(zg_server_reactor(s, 0), resume_on_reactor, NULL, NULL, NULL), 0);
 	send_rest_and_finish(fd, &sent, sent + (8u << 20));
+	assert_true(IT_WAIT(atomic_load(&consumed) == sent, 10000));
+	assert_int_equal(atomic_load(&bad_bytes), 0);
+	close(fd);
+	assert_true(IT_WAIT(atomic_load(&closes) == 1, 5000));
+	stop(s);
+}
+
+/* A pause in mid-stream (the client sending at full speed, the recv
+ * busy) takes effect too: what arrives after it is bounded (a socket
+ * buffer's worth in flight), the client gets stuck. */
+static void test_pause_mid_stream(void **state)
+{
+	struct zg_server *s = start();
+	int fd = it_connect(zg_server_port(s));
+	size_t sent = 0;
+	unsigned long long after;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(it_send_all(fd, "M", 1, 1000), 0);
+	if (!stream_until_stuck(fd, &sent))
+		fail_msg("sent %u MiB, paused after %llu KiB, read %llu KiB: the pause in "
+			 "mid-stream did not stop the reading", CAP >> 20,
+			 atomic_load(&paused_at) >> 10, atomic_load(&consumed) >> 10);
+	assert_true(atomic_load(&paused_flag));
+	after = atomic_load(&consumed) - atomic_load(&paused_at);
+	print_message("paused after %llu KiB; %llu KiB more arrived before it took effect; "
+		      "the client got stuck after %zu KiB\n", atomic_load(&paused_at) >> 10,
+		      after >> 10, sent >> 10);
+	assert_int_equal(it_query(zg_server_reactor(s, 0), resume_on_reactor, NULL, NULL, NULL), 0);
+	send_rest_and_finish(fd, &sent, sent + (1u << 20));
 	assert_true(IT_WAIT(atomic_load(&consumed) == sent, 10000));
 	assert_int_equal(atomic_load(&bad_bytes), 0);
 	close(fd);
@@ -288,6 +334,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pause_resume),
+		cmocka_unit_test(test_pause_mid_stream),
 		cmocka_unit_test(test_backlog_pauses_reading),
 		cmocka_unit_test(test_on_drain_once_per_backlog),
 	};

@@ -29,7 +29,10 @@ static void *reactor_main(void *arg)
 	struct rthread *t = arg;
 	struct zg_reactor *r;
 
-	IT_ASSERT(zg_reactor_new(NULL, NULL, t, &r) == 0);
+	struct zg_reactor_config cfg;
+
+	it_reactor_config(&cfg);
+	IT_ASSERT(zg_reactor_new(&cfg, NULL, t, &r) == 0);
 	atomic_store(&t->r, r);
 	t->run_ret = zg_reactor_run(r);
 	atomic_store(&t->ran, true);

@@ -251,7 +251,7 @@ static void test_parked_behind_idle_connections(void **state)
 	ssize_t got = 0;
 
 	(void)state;
-	zg_reactor_config_init(&cfg);
+	it_reactor_config(&cfg);
 	cfg.buf_count = 4;
 	cfg.buf_size = 256;
 	assert_int_equal(zg_reactor_new(&cfg, &h, &l, &r), 0);
