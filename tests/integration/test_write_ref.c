@@ -287,6 +287,50 @@ static void test_write_ref_zero_copy_reset(void **state)
 	assert_int_equal(atomic_load(&releases), 10 * 2 * NPARTS);
 }
 
+/* zg_reactor_free with connections still open (a reactor never run):
+ * no on_close, but every pending reference is released, once. */
+static unsigned freed_releases;
+static struct zg_conn *lone_conn;
+
+static void lone_release(void *arg)
+{
+	(void)arg;
+	freed_releases++;
+}
+
+static void lone_open(struct zg_conn *c) { lone_conn = c; }
+
+static void lone_close(struct zg_conn *c, int reason)
+{
+	(void)c;
+	(void)reason;
+	fail_msg("on_close called from zg_reactor_free");
+}
+
+static void test_free_releases_pending_refs(void **state)
+{
+	static uint8_t blob[1u << 20];
+	struct zg_reactor_config cfg;
+	struct zg_handler h = { .on_open = lone_open, .on_close = lone_close };
+	struct zg_reactor *r;
+	int sv[2];
+
+	(void)state;
+	freed_releases = 0;
+	it_reactor_config(&cfg);
+	assert_int_equal(zg_reactor_new(&cfg, &h, NULL, &r), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(zg_reactor_adopt(r, sv[0]), 0);
+	assert_non_null(lone_conn);
+	for (unsigned i = 0; i < 5; i++)
+		assert_int_equal(zg_conn_write_ref(lone_conn, blob, sizeof(blob), lone_release, NULL), 0);
+	assert_int_equal(zg_conn_write_ref(lone_conn, NULL, 0, lone_release, NULL), 0);
+	assert_int_equal(freed_releases, 0);
+	zg_reactor_free(r);
+	assert_int_equal(freed_releases, 6);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -294,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_write_ref_reset),
 		cmocka_unit_test(test_write_ref_zero_copy),
 		cmocka_unit_test(test_write_ref_zero_copy_reset),
+		cmocka_unit_test(test_free_releases_pending_refs),
 	};
 
 	it_init();
