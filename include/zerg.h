@@ -151,11 +151,13 @@ int zg_reactor_listen(struct zg_reactor *r, const struct sockaddr *addr,
 		      uint16_t *port);
 
 /* Accept on an already-listening socket (systemd socket activation,
- * embedding). The reactor takes ownership of fd and closes it at stop. */
+ * embedding). On success the reactor owns fd and closes it at stop; on
+ * failure (-EINVAL, -ENOSPC: more than 8 listeners) it stays yours. */
 int zg_reactor_listen_fd(struct zg_reactor *r, int fd);
 
 /* Take over an already-connected socket as a connection: on_open runs
- * on this reactor. The reactor owns fd from here, even on failure. */
+ * on this reactor. The reactor owns fd from here, even on failure
+ * (-EMFILE: max_conns reached, -ESHUTDOWN: stopping; fd is closed). */
 int zg_reactor_adopt(struct zg_reactor *r, int fd);
 
 /*
@@ -186,7 +188,9 @@ void zg_reactor_stop(struct zg_reactor *r, unsigned deadline_ms);
 int zg_reactor_post(struct zg_reactor *r, void (*fn)(void *arg), void *arg);
 
 /* Free a stopped (or never run) reactor: closes every fd, frees every
- * buffer. Connections still open are closed without callbacks. */
+ * buffer. Connections still open are closed without on_close, but the
+ * release callbacks of their pending zg_conn_write_ref() buffers run (on
+ * the calling thread), so caller-owned buffers are never lost. */
 void zg_reactor_free(struct zg_reactor *r);
 
 void *zg_reactor_udata(const struct zg_reactor *r);
@@ -235,7 +239,8 @@ typedef void (*zg_timer_fn)(struct zg_timer *t, void *arg);
 int zg_timer_new(struct zg_reactor *r, zg_timer_fn cb, void *arg,
 		 struct zg_timer **out);
 /* First fire after timeout_ms, then every repeat_ms (0: one-shot).
- * Restarting a running timer reschedules it. */
+ * Restarting a running timer reschedules it. Measured from the current
+ * time (this refreshes the reactor's cached clock). */
 void zg_timer_start(struct zg_timer *t, uint64_t timeout_ms, uint64_t repeat_ms);
 void zg_timer_stop(struct zg_timer *t);
 bool zg_timer_active(const struct zg_timer *t);
@@ -260,7 +265,8 @@ struct zg_read_view {
 	                           * paused until the application consumes  */
 };
 
-/* Fill *v with the connection's unconsumed input. Returns 0. */
+/* Fill *v with the connection's unconsumed input. Returns 0, or -ENOMEM
+ * when the segment array could not grow (only with more than 4 segments). */
 int zg_conn_read(struct zg_conn *c, struct zg_read_view *v);
 
 /*
@@ -278,7 +284,7 @@ int zg_conn_advance(struct zg_conn *c, size_t consumed, size_t examined);
 
 /*
  * *p = a contiguous view of the first n input bytes. In place when they
- * sit in one segment; otherwise the input is copied into the
+ * sit in one segment; otherwise those n bytes (not the rest) are copied into the
  * connection's carry buffer (and the ring buffers returned). Returns 0,
  * -EINVAL if n exceeds the input, -ENOMEM. Invalidates earlier views.
  */
@@ -315,7 +321,9 @@ void zg_conn_commit(struct zg_conn *c, size_t n);
  * keeps ownership and must keep the bytes unchanged until release(arg)
  * is called (on this reactor's thread) once the kernel is done with
  * them, also when the connection fails or closes. release may be NULL.
- * Uses SEND_ZC when n >= max(zc_threshold, 1) and the kernel has it.
+ * Uses SEND_ZC when n >= max(zc_threshold, 1), the kernel has it, and the
+ * reference is first in the queue when a send starts (a copied head
+ * queued before it goes out in an ordinary send first).
  * On failure (-EPIPE, -ENOBUFS, -ENOMEM) release is not called.
  */
 int zg_conn_write_ref(struct zg_conn *c, const void *p, size_t n,
@@ -380,13 +388,15 @@ struct zg_server_config {
 	bool pin_threads;        /* pin reactor i to the i-th allowed CPU    */
 	enum zg_accept_mode accept_mode;
 	int listen_fd;           /* >= 0: adopt this listening socket instead
-	                          * of binding (owned by the server after
-	                          * zg_server_new); default -1               */
+	                          * of binding (owned by the server from
+	                          * zg_server_new on, even if it fails);
+	                          * default -1                               */
 	struct zg_reactor_config reactor; /* for every reactor               */
 	/* Optional, called on each reactor thread after its reactor is
 	 * created / before it is freed (per-reactor state: DB handles...). */
 	void (*on_reactor_start)(struct zg_reactor *r, void *udata);
 	void (*on_reactor_stop)(struct zg_reactor *r, void *udata);
+	void *reserved[6];        /* room to grow without changing the size  */
 };
 
 void zg_server_config_init(struct zg_server_config *cfg);
@@ -402,16 +412,19 @@ int zg_server_start(struct zg_server *s);
 /* Stop every reactor (see zg_reactor_stop). Thread- and
  * async-signal-safe. */
 void zg_server_stop(struct zg_server *s, unsigned deadline_ms);
-/* Join the threads; 0, or the first reactor's error. */
+/* Join the threads; 0, or the first reactor's error. The reactors are
+ * kept (stopped) until zg_server_free, so zg_server_stop stays safe to
+ * call, from a signal handler too, until zg_server_free begins: remove
+ * such a handler before calling it. */
 int zg_server_wait(struct zg_server *s);
 void zg_server_free(struct zg_server *s);
 
 uint16_t zg_server_port(const struct zg_server *s);
 unsigned zg_server_threads(const struct zg_server *s);
-/* Reactor i, or NULL before start / after wait. */
+/* Reactor i, or NULL before start (valid until zg_server_free). */
 struct zg_reactor *zg_server_reactor(const struct zg_server *s, unsigned i);
 
-/* Human-readable name of a -errno value or ZG_FEAT_ bit set. */
+/* A human-readable message for a -errno value returned by libzerg. */
 const char *zg_strerror(int err);
 
 #ifdef __cplusplus

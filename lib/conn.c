@@ -20,7 +20,6 @@
 
 static void finish(struct zg_conn *c);
 static void fail(struct zg_conn *c, int reason);
-static void recv_update(struct zg_conn *c);
 
 /* ---- small helpers ------------------------------------------------- */
 
@@ -129,6 +128,12 @@ void zg_conn_arm_recv(struct zg_conn *c)
 	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
 	if (c->r->buf.bundle)
 		sqe->ioprio |= IORING_RECVSEND_BUNDLE;
+	/* Newer kernels end a multishot recv after this many bytes (the
+	 * kernel's sqe->optlen, file_index in liburing 2.3's names), which
+	 * makes max_input exact; older ones fail it with -EINVAL once and
+	 * the limit is then checked per completion batch instead. */
+	if (c->r->recv_limit >= 0)
+		sqe->file_index = (uint32_t)(c->r->cfg.max_input - c->in_len);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = c->r->buf.bgid;
 	io_uring_sqe_set_data64(sqe, ud_make(OP_RECV, c->gen, c->slot));
@@ -161,7 +166,7 @@ static bool want_read(const struct zg_conn *c)
 }
 
 /* Bring the recv in line with what the connection wants. */
-static void recv_update(struct zg_conn *c)
+void zg_conn_recv_update(struct zg_conn *c)
 {
 	bool want = want_read(c);
 
@@ -305,6 +310,7 @@ void zg_conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe)
 	}
 	if (res > 0) {
 		touch(c);
+		c->r->recv_limit |= 1; /* the limit (if set) was accepted */
 		append_input(c, cqe->flags >> IORING_CQE_BUFFER_SHIFT, res, cqe->flags);
 	} else if (res == 0) {
 		c->eof = true;
@@ -315,6 +321,9 @@ void zg_conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe)
 	} else if (res == -ENOBUFS) {
 		if (!more)
 			on_starved(c);
+	} else if (res == -EINVAL && c->r->recv_limit == 0) {
+		c->r->recv_limit = -1; /* no byte limit here: re-arm without */
+		zg_log(c->r, ZG_LOG_INFO, "no multishot recv byte limit (newer kernels): max_input is checked per batch");
 	} else if (res != -ECANCELED) {
 		if (c->state == CS_LINGER || c->state == CS_CLOSING)
 			finish(c);
@@ -322,7 +331,7 @@ void zg_conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe)
 			fail(c, res);
 	}
 	if (c->rstate != RS_STARVED)
-		recv_update(c);
+		zg_conn_recv_update(c);
 	zg_conn_maybe_free(c);
 }
 
@@ -382,7 +391,7 @@ ZG_EXPORT int zg_conn_advance(struct zg_conn *c, size_t consumed, size_t examine
 		if (c->eof && !c->in_len && c->state == CS_OPEN)
 			zg_conn_close(c, ZG_CLOSE_GRACEFUL);
 		else
-			recv_update(c);
+			zg_conn_recv_update(c);
 	}
 	return 0;
 }
@@ -407,13 +416,13 @@ ZG_EXPORT int zg_conn_contig(struct zg_conn *c, size_t n, const uint8_t **p)
 ZG_EXPORT void zg_conn_pause_read(struct zg_conn *c)
 {
 	c->paused = true;
-	recv_update(c);
+	zg_conn_recv_update(c);
 }
 
 ZG_EXPORT void zg_conn_resume_read(struct zg_conn *c)
 {
 	c->paused = false;
-	recv_update(c);
+	zg_conn_recv_update(c);
 	if (c->in_len > c->examined && c->state == CS_OPEN)
 		zg_conn_make_ready(c);
 }
@@ -452,7 +461,7 @@ void zg_conn_dispatch(struct zg_conn *c)
 	}
 	if (c->examined < c->in_len)
 		zg_conn_make_ready(c); /* runs again next iteration */
-	recv_update(c);
+	zg_conn_recv_update(c);
 }
 
 /* ---- writing ------------------------------------------------------- */
@@ -538,7 +547,7 @@ static void queued(struct zg_conn *c, size_t n)
 	c->out_len += n;
 	if (!c->high_wm && c->out_len > c->r->cfg.max_output / 2) {
 		c->high_wm = true; /* stop reading until the peer catches up */
-		recv_update(c);
+		zg_conn_recv_update(c);
 	}
 	zg_conn_make_dirty(c);
 }
@@ -688,7 +697,7 @@ static void enter_linger(struct zg_conn *c)
 		return;
 	}
 	zg_conn_set_timeout(c, c->r->cfg.linger_ms);
-	recv_update(c);
+	zg_conn_recv_update(c);
 }
 
 void zg_conn_flush_now(struct zg_conn *c)
@@ -733,7 +742,7 @@ static void sent(struct zg_conn *c, size_t n)
 	touch(c);
 	if (c->high_wm && !c->out_len) {
 		c->high_wm = false;
-		recv_update(c);
+		zg_conn_recv_update(c);
 		if (c->state == CS_OPEN && c->r->h.on_drain)
 			c->r->h.on_drain(c);
 	}
@@ -884,7 +893,7 @@ ZG_EXPORT void zg_conn_close(struct zg_conn *c, unsigned flags)
 	if (c->nsegs)
 		consume_input(c, c->in_len);
 	zg_conn_make_dirty(c); /* flush_now moves on to linger when drained */
-	recv_update(c);
+	zg_conn_recv_update(c);
 }
 
 ZG_EXPORT int zg_conn_shutdown(struct zg_conn *c)

@@ -23,7 +23,6 @@ enum zg_op {
 	OP_SEND_ZC,
 	OP_CANCEL,   /* completions of our own cancel SQEs  */
 	OP_WAKE,     /* eventfd poll (posts, stop)           */
-	OP_SHUTDOWN,
 };
 
 static inline uint64_t ud_make(unsigned op, uint32_t gen, uint32_t slot)
@@ -255,6 +254,8 @@ struct zg_reactor {
 	unsigned chunk_nfree;
 	bool ring_ok;
 	unsigned ring_features;     /* io_uring_params.features            */
+	int recv_limit;             /* multishot byte limit: 0 untried,
+	                             * 1 works, -1 not in this kernel      */
 	struct zg_conn *dirty_head;
 	struct zg_conn *starved_head, **starved_tail;
 
@@ -288,6 +289,7 @@ void zg_arm_accept(struct zg_reactor *r, unsigned li);
 /* conn.c */
 struct zg_conn *zg_conn_open(struct zg_reactor *r, int fd);
 void zg_conn_arm_recv(struct zg_conn *c);
+void zg_conn_recv_update(struct zg_conn *c);
 void zg_conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe);
 void zg_conn_on_send(struct zg_conn *c, struct io_uring_cqe *cqe);
 void zg_conn_on_send_zc(struct zg_conn *c, struct io_uring_cqe *cqe);

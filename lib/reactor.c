@@ -174,10 +174,8 @@ static int reactor_init(struct zg_reactor *r)
 		r->features |= ZG_FEAT_RING_FD;
 	ret = bufring_setup(r);
 	if (ret) {
-		zg_log(r, ZG_LOG_ERROR, "provided buffer ring: %s%s", strerror(-ret),
-		       ret == -EINVAL ? " (needs Linux 5.19 and a power-of-2 buf_count <= 32768)" : "");
-		return ret == -EINVAL && r->cfg.buf_count && !(r->cfg.buf_count & (r->cfg.buf_count - 1))
-			? -ENOSYS : ret;
+		zg_log(r, ZG_LOG_ERROR, "provided buffer ring: %s", strerror(-ret));
+		return ret;
 	}
 	ret = conns_init(r);
 	if (ret)
@@ -206,7 +204,9 @@ ZG_EXPORT int zg_reactor_new(const struct zg_reactor_config *cfg,
 		r->cfg = *cfg;
 	else
 		zg_reactor_config_init(&r->cfg);
-	if (!r->cfg.max_conns || !r->cfg.sq_entries || r->cfg.max_input < r->cfg.buf_size) {
+	if (!r->cfg.max_conns || !r->cfg.sq_entries || r->cfg.max_input < r->cfg.buf_size ||
+	    r->cfg.buf_size < 64 || !r->cfg.buf_count || r->cfg.buf_count > 32768 ||
+	    (r->cfg.buf_count & (r->cfg.buf_count - 1))) {
 		free(r);
 		return -EINVAL;
 	}
@@ -313,8 +313,11 @@ ZG_EXPORT int zg_reactor_listen_fd(struct zg_reactor *r, int fd)
 
 ZG_EXPORT int zg_reactor_adopt(struct zg_reactor *r, int fd)
 {
-	if (!r || fd < 0)
+	if (!r || fd < 0) {
+		if (fd >= 0)
+			close(fd);
 		return -EINVAL;
+	}
 	if (r->stopping || !zg_conn_open(r, fd)) {
 		close(fd);
 		return r->stopping ? -ESHUTDOWN : -EMFILE;
@@ -451,10 +454,6 @@ static void dispatch_cqe(struct zg_reactor *r, struct io_uring_cqe *cqe)
 	case OP_SEND_ZC:
 		zg_conn_on_send_zc(c, cqe);
 		break;
-	case OP_SHUTDOWN:
-		c->ops--;
-		zg_conn_maybe_free(c);
-		break;
 	}
 }
 
@@ -511,7 +510,7 @@ static void rearm_starved(struct zg_reactor *r)
 			budget++;
 		} else if (c->rstate == RS_STARVED) {
 			c->rstate = RS_IDLE;
-			zg_conn_arm_recv(c);
+			zg_conn_recv_update(c); /* unless paused or full meanwhile */
 		}
 	}
 }

@@ -151,8 +151,11 @@ ZG_EXPORT int zg_server_new(const struct zg_server_config *cfg,
 		return -EINVAL;
 	*out = NULL;
 	s = calloc(1, sizeof(*s));
-	if (!s)
+	if (!s) {
+		if (cfg->listen_fd >= 0)
+			close(cfg->listen_fd);
 		return -ENOMEM;
+	}
 	s->cfg = *cfg;
 	if (handler)
 		s->h = *handler;
@@ -161,6 +164,8 @@ ZG_EXPORT int zg_server_new(const struct zg_server_config *cfg,
 	s->n = cfg->threads ? cfg->threads : ncpu;
 	s->w = calloc(s->n, sizeof(*s->w));
 	if (!s->w) {
+		if (cfg->listen_fd >= 0)
+			close(cfg->listen_fd);
 		free(s);
 		return -ENOMEM;
 	}
@@ -212,6 +217,14 @@ bool zg_server_handoff(struct zg_reactor *r, int fd)
 		return false;
 	}
 	return true;
+}
+
+/* Reactors are freed here, not in wait: a signal handler may still call
+ * zg_server_stop (which touches them) until the server is freed. */
+static void free_reactors(struct zg_server *s)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		zg_reactor_free(atomic_exchange(&s->w[i].r, NULL));
 }
 
 static void started(struct worker *w, int err)
@@ -288,6 +301,7 @@ ZG_EXPORT int zg_server_start(struct zg_server *s)
 	if (ret) {
 		zg_server_stop(s, 0);
 		zg_server_wait(s);
+		free_reactors(s);
 	}
 	return ret;
 }
@@ -317,14 +331,9 @@ ZG_EXPORT int zg_server_wait(struct zg_server *s)
 		if (!ret)
 			ret = w->err;
 	}
-	/* Freed only after every thread is joined: a hand-off may post to
-	 * any reactor until its owner has stopped. */
-	for (unsigned i = 0; i < s->n; i++) {
-		struct zg_reactor *r = atomic_exchange(&s->w[i].r, NULL);
-		zg_reactor_free(r);
-	}
 	return ret;
 }
+
 
 ZG_EXPORT void zg_server_free(struct zg_server *s)
 {
@@ -332,6 +341,7 @@ ZG_EXPORT void zg_server_free(struct zg_server *s)
 		return;
 	zg_server_stop(s, 0);
 	zg_server_wait(s);
+	free_reactors(s);
 	close_listeners(s);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);

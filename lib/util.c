@@ -18,7 +18,7 @@ ZG_EXPORT const char *zg_strerror(int err)
 		err = -err;
 	switch (err) {
 	case 0: return "success";
-	case -ENOSYS: return "the running kernel lacks an io_uring feature libzerg needs (multishot recv and provided buffer rings: Linux 6.0 or newer)";
+	case -ENOSYS: return "the running kernel lacks an io_uring feature libzerg needs (multishot recv: Linux 6.0 or newer)";
 	case -E2BIG: return "input over the connection's max_input";
 	case -ETIMEDOUT: return "idle timeout";
 	case -ESHUTDOWN: return "reactor stopped";

@@ -62,6 +62,8 @@ int main(int argc, char **argv)
 	       zg_reactor_features(zg_server_reactor(server, 0)));
 	fflush(stdout);
 	ret = zg_server_wait(server);
+	signal(SIGINT, SIG_DFL); /* the handler must not outlive the server */
+	signal(SIGTERM, SIG_DFL);
 	zg_server_free(server);
 	return ret ? 1 : 0;
 }

@@ -132,6 +132,8 @@ int main(int argc, char **argv)
 	       zg_server_port(server), zg_server_threads(server));
 	fflush(stdout);
 	ret = zg_server_wait(server);
+	signal(SIGINT, SIG_DFL); /* the handler must not outlive the server */
+	signal(SIGTERM, SIG_DFL);
 	zg_server_free(server);
 	return ret ? 1 : 0;
 }
