@@ -26,7 +26,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 [ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [--quick] [--duration S] [--warmup S] [--reps N] [--zerg PATH] [--no-docs]" >&2; exit 2; }
 build=$(cd "$1" && pwd)
 shift
-duration=5 warmup=1 reps=5 write_docs=1 zerg="" quick=0
+duration=3 warmup=1 reps=7 write_docs=1 zerg="" quick=0
 args_line="$*"
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -158,25 +158,28 @@ function median(list,   n, a, i, j, t) {
 	P[k] = P[k] " " V["server_cpu_pct"]; L[k] = L[k] " " V["load_cpu_pct"]
 	B[k] = B[k] " " V["core_us_per_msg"]; F[k] = F[k] " " V["foreign_cpu_pct"]
 	if (V["server_hwm_kb"] > H[k]) H[k] = V["server_hwm_kb"]
-	RR[k, V["rep"]] = V["msgs_per_s"]; CC[k, V["rep"]] = V["server_cpu_us_per_msg"]
+	RR[k, V["rep"]] = V["msgs_per_s"]; CC[k, V["rep"]] = V["server_cpu_us_per_msg"]; BB[k, V["rep"]] = V["core_us_per_msg"]
 }
 END {
-	print "| connections | depth | epoll msgs/s | libzerg msgs/s | msgs/s libzerg/epoll | epoll CPU µs/msg | libzerg CPU µs/msg | CPU/msg libzerg/epoll | paired runs libzerg won: msgs/s, CPU/msg | libzerg wins both (medians)? |"
-	print "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|:---|"
+	print "| connections | depth | epoll msgs/s | libzerg msgs/s | msgs/s libzerg/epoll | epoll CPU µs/msg | libzerg CPU µs/msg | CPU/msg libzerg/epoll | server-core busy/msg libzerg/epoll | pairs libzerg won: msgs/s, CPU/msg | libzerg wins both? |"
+	print "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|:---|"
 	split("256 4096", cs, " "); split("1 16", ds, " ")
 	for (i = 1; i <= 2; i++) for (j = 1; j <= 2; j++) {
 		e = cs[i] SUBSEP ds[j] SUBSEP "epoll"; z = cs[i] SUBSEP ds[j] SUBSEP "zerg"
-		if (!N[e] || !N[z]) { printf "| %s | %s | (failed) | | | | | | | |\n", cs[i], ds[j]; continue }
+		if (!N[e] || !N[z]) { printf "| %s | %s | (failed) | | | | | | | | |\n", cs[i], ds[j]; continue }
 		er = median(R[e]); zr = median(R[z]); ec = median(C[e]); zc = median(C[z])
-		wr = 0; wc = 0; np = 0
+		wr = 0; wc = 0; np = 0; qr = ""; qc = ""; qb = ""
 		for (r = 1; r <= reps; r++) {
-			if (!((e, r) in RR) || !((z, r) in RR)) continue
+			if (!((e, r) in RR) || !((z, r) in RR) || RR[e, r] <= 0 || CC[e, r] <= 0) continue
 			np++
 			if (RR[z, r] > RR[e, r]) wr++
 			if (CC[z, r] < CC[e, r]) wc++
+			qr = qr " " RR[z, r] / RR[e, r]; qc = qc " " CC[z, r] / CC[e, r]
+			if (BB[e, r] > 0) qb = qb " " BB[z, r] / BB[e, r]
 		}
-		win = (zr > er && zc < ec) ? "yes" : ((zr > er) ? "no: more CPU/msg" : ((zc < ec) ? "no: fewer msgs/s" : "no: loses both"))
-		printf "| %s | %s | %.0f | %.0f | %.2f | %.3f | %.3f | %.2f | %d/%d, %d/%d | %s |\n", cs[i], ds[j], er, zr, zr / er, ec, zc, zc / ec, wr, np, wc, np, win
+		rr = median(qr); rc = median(qc); rb = median(qb)
+		win = (rr > 1 && rc < 1) ? "yes" : ((rr > 1) ? "no: more CPU/msg" : ((rc < 1) ? "no: fewer msgs/s" : "no: loses both"))
+		printf "| %s | %s | %.0f | %.0f | %.2f | %.3f | %.3f | %.2f | %.2f | %d/%d, %d/%d | %s |\n", cs[i], ds[j], er, zr, rr, ec, zc, rc, rb, wr, np, wc, np, win
 	}
 	print ""
 	print "Per server and cell (medians of " reps " runs): server process CPU as % of one core; busy time of the server\x27s whole CPU per message (also counts softirq work that the kernel may not charge to the process); load generator CPU %; CPU other processes took meanwhile (% of one core; above 10 after three tries means a noisy measurement); server peak RSS (VmHWM, highest run):"
@@ -209,9 +212,12 @@ if [ "$write_docs" = 1 ] && [ -f "$here/../../docs/benchmarks.md" ]; then
 		echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(bench_machine)."
 		echo "Each server pinned to CPU $server_cpu, \`echo_load\` pinned to CPU $load_cpu; 64-byte messages;"
 		echo "${duration} s measured after ${warmup} s of warm-up; $reps runs per server and cell, the order of the servers alternating;"
-		echo "figures are medians over the runs (this machine swings by ±20% from run to run, see the raw output), and \"paired runs\" counts in how many of the back-to-back pairs libzerg was ahead."
-		[ "${BENCH_NOISY:-0}" -gt 0 ] && echo "Warning: ${BENCH_NOISY} measurement(s) started while other jobs kept the machine busy (see the CPU % columns)."
-		echo "CPU µs/msg = server utime+stime over the measured window / messages echoed in it. A ratio below 1 in the CPU column means libzerg spends less."
+		echo "msgs/s and µs/msg are medians over the runs; the ratios are the medians of the per-pair ratios (each libzerg run against the epoll run right before or after it),"
+		echo "because this machine drifts by up to ±20% within minutes (see the raw output) and a pair shares the same conditions; \"pairs libzerg won\" counts the pairs where libzerg was ahead."
+		[ "${BENCH_NOISY:-0}" -gt 0 ] && echo "Warning: in ${BENCH_NOISY} measurement(s) other processes kept taking more than 10% of a core after three tries (see \"others CPU %\" in the raw output): those are noisier."
+		echo "CPU µs/msg = server utime+stime over the measured window / messages echoed in it. A ratio below 1 in the CPU columns means libzerg spends less."
+		echo "\"server-core busy/msg\" is the same ratio for all busy time of CPU $server_cpu (/proc/stat: user, system, irq and softirq): the kernel may charge softirq work"
+		echo "(on loopback: TCP delivery of the server's own output) to no process, so this column shows what the per-process figure can miss."
 		echo
 		echo "Command: \`$cmd_line\`"
 		echo

@@ -238,8 +238,9 @@ static double cpu_busy_s(int cpu)
 		unsigned long long v[10] = { 0 };
 		sscanf(line + strlen(want), "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
 		       &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
-		/* user nice system idle iowait irq softirq steal */
-		r = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+		/* user nice system idle iowait irq softirq steal: busy is
+		 * everything but idle, iowait and steal (the hypervisor's) */
+		r = (double)(v[0] + v[1] + v[2] + v[5] + v[6]) / (double)sysconf(_SC_CLK_TCK);
 		break;
 	}
 	fclose(f);

@@ -231,7 +231,7 @@ failed=0
 # measure NAME PROFILE REP: one measurement with a fresh server; sets LINE
 # or returns 1.
 measure() {
-	local name=$1 prof=$2 rep=$3 def conns wargs port c0 c1 a0 a1 l0 l1 hwm rc log line
+	local name=$1 prof=$2 rep=$3 def conns wargs port c0 c1 a0 a1 k0 k1 l0 l1 hwm rc log line
 	LINE=""
 	def=$(profile_def "$prof")
 	conns=${def%%|*}
@@ -262,6 +262,7 @@ measure() {
 	fi
 	bench_wait_quiet 20 || true
 	c0=$(bench_cpu_s "${SPIDS[@]}")
+	k0=$(bench_core_busy_s "$server_cpu")
 	a0=$(bench_all_cpu_s)
 	bench_children_cpu_s
 	l0=$BENCH_CHILD_CPU
@@ -270,6 +271,7 @@ measure() {
 	bench_children_cpu_s
 	l1=$BENCH_CHILD_CPU
 	a1=$(bench_all_cpu_s)
+	k1=$(bench_core_busy_s "$server_cpu")
 	c1=$(bench_cpu_s "${SPIDS[@]}")
 	hwm=$(bench_status_kb VmHWM "${SPIDS[@]}")
 	kill -0 "$SPID" 2>/dev/null || { bench_log "$name died during $prof"; rc=1; }
@@ -281,9 +283,9 @@ measure() {
 		return 1
 	fi
 	[ $rc -ne 0 ] && bench_log "$name $prof: http_upload reported errors (rc=$rc)"
-	LINE=$(awk -v c0="$c0" -v c1="$c1" -v a0="$a0" -v a1="$a1" -v l0="$l0" -v l1="$l1" -v d="$duration" \
+	LINE=$(awk -v c0="$c0" -v c1="$c1" -v a0="$a0" -v a1="$a1" -v l0="$l0" -v l1="$l1" -v k0="$k0" -v k1="$k1" -v d="$duration" \
 		'BEGIN { f = (a1 - a0) - (c1 - c0) - (l1 - l0); if (f < 0) f = 0
-		printf "cpu_s=%.3f load_cpu_s=%.3f foreign_cpu_pct=%.1f", c1 - c0, l1 - l0, 100 * f / d }')
+		printf "cpu_s=%.3f core_busy_s=%.3f load_cpu_s=%.3f foreign_cpu_pct=%.1f", c1 - c0, k1 - k0, l1 - l0, 100 * f / d }')
 	LINE="server=$name profile=$prof rep=$rep conns=$conns $LINE hwm_kb=$hwm ${line#WRK }"
 }
 
@@ -371,7 +373,7 @@ function median(list,   n, a, i, j, t) {
 	d = V["duration_us"] / 1e6
 	rps = ok / d; cpr = ok ? 1e6 * V["cpu_s"] / ok : 0
 	N[k]++; R[k] = R[k] " " rps; CP[k] = CP[k] " " cpr
-	RR[k, V["rep"]] = rps; CC[k, V["rep"]] = cpr
+	RR[k, V["rep"]] = rps; CC[k, V["rep"]] = cpr; BB[k, V["rep"]] = ok ? V["core_busy_s"] / ok : 0
 	if (V["hwm_kb"] > H[k]) H[k] = V["hwm_kb"]
 	E[k] += V["status_errors"] + V["read_errors"] + V["write_errors"] + V["connect_errors"] + V["timeouts"]
 	C[V["profile"]] = V["conns"]
@@ -382,22 +384,24 @@ END {
 	note["json"] = "sends a static file of the same bytes (sendfile); httparena-server serialises per request"
 	note["compression"] = "gzips (level 1, per request) a static copy of the identity document; httparena-server also serialises it"
 	note["upload"] = "discards the body (return 200) instead of counting it"
-	print "| profile | conns | httparena-server req/s | nginx req/s | req/s zerg/nginx | zerg CPU µs/req | nginx CPU µs/req | CPU/req zerg/nginx | paired runs zerg won: req/s, CPU/req | zerg peak MiB | nginx peak MiB | errors zerg / nginx | what nginx does |"
-	print "|:---|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|:---:|:---|"
+	print "| profile | conns | httparena-server req/s | nginx req/s | req/s zerg/nginx | zerg CPU µs/req | nginx CPU µs/req | CPU/req zerg/nginx | server-core busy/req zerg/nginx | pairs zerg won: req/s, CPU/req | zerg peak MiB | nginx peak MiB | errors zerg / nginx | what nginx does |"
+	print "|:---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|:---:|:---|"
 	np = split(profiles, ps, " ")
 	for (i = 1; i <= np; i++) {
 		p = ps[i]; z = p SUBSEP "zerg"; g = p SUBSEP "nginx"
-		if (!N[z] || !N[g]) { printf "| %s | %s | %s | %s | | | | | | | | | (a run failed) |\n", p, C[p], (N[z] ? sprintf("%.0f", median(R[z])) : "failed"), (N[g] ? sprintf("%.0f", median(R[g])) : "failed"); continue }
+		if (!N[z] || !N[g]) { printf "| %s | %s | %s | %s | | | | | | | | | | (a run failed) |\n", p, C[p], (N[z] ? sprintf("%.0f", median(R[z])) : "failed"), (N[g] ? sprintf("%.0f", median(R[g])) : "failed"); continue }
 		zr = median(R[z]); gr = median(R[g]); zc = median(CP[z]); gc = median(CP[g])
-		wr = 0; wc = 0; n = 0
+		wr = 0; wc = 0; n = 0; qr = ""; qc = ""; qb = ""
 		for (r = 1; r <= reps; r++) {
-			if (!((z, r) in RR) || !((g, r) in RR)) continue
+			if (!((z, r) in RR) || !((g, r) in RR) || RR[g, r] <= 0 || CC[g, r] <= 0) continue
 			n++
 			if (RR[z, r] > RR[g, r]) wr++
 			if (CC[z, r] < CC[g, r]) wc++
+			qr = qr " " RR[z, r] / RR[g, r]; qc = qc " " CC[z, r] / CC[g, r]
+			if (BB[g, r] > 0) qb = qb " " BB[z, r] / BB[g, r]
 		}
-		printf "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %d/%d, %d/%d | %.1f | %.1f | %d / %d | %s |\n", p, C[p], zr, gr, (gr ? zr / gr : 0), zc, gc, (gc ? zc / gc : 0), wr, n, wc, n, H[z] / 1024, H[g] / 1024, E[z], E[g], note[p]
-		printf "%s\t%.1f\t%.1f\t%.3f\t%.3f\n", p, zr, gr, zc, gc > chart
+		printf "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %d/%d, %d/%d | %.1f | %.1f | %d / %d | %s |\n", p, C[p], zr, gr, median(qr), zc, gc, median(qc), median(qb), wr, n, wc, n, H[z] / 1024, H[g] / 1024, E[z], E[g], note[p]
+		printf "%s\t%.1f\t%.1f\t%.3f\t%.3f\t%.3f\t%.3f\n", p, zr, gr, zc, gc, median(qr), median(qc) > chart
 	}
 }' "$results" >"$table"
 
@@ -448,11 +452,12 @@ if [ "$write_docs" = 1 ] && [ -f "$docs/benchmarks.md" ]; then
 		echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(bench_machine)."
 		echo "httparena-server with \`--threads 1\` and nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') with \`worker_processes 1\`, each pinned to CPU $server_cpu;"
 		echo "\`wrk -t 1\` pinned to CPU $load_cpu. ${duration} s measured after ${warmup} s of warm-up, a fresh server process per run,"
-		echo "$reps runs per server and profile with the order alternating; req/s counts 2xx responses only. Figures are medians over the runs;"
-		echo "\"paired runs\" counts in how many back-to-back pairs httparena-server was ahead."
-		[ "${BENCH_NOISY:-0}" -gt 0 ] && echo "Warning: ${BENCH_NOISY} measurement(s) started while other jobs kept the machine busy; those numbers are less trustworthy."
+		echo "$reps runs per server and profile with the order alternating; req/s counts 2xx responses only. req/s and µs/req are medians over the runs;"
+		echo "the ratios are medians of the per-pair ratios (each httparena-server run against the nginx run right before or after it), and \"pairs zerg won\" counts the pairs where it was ahead."
+		[ "${BENCH_NOISY:-0}" -gt 0 ] && echo "Warning: in ${BENCH_NOISY} measurement(s) other processes kept taking more than 10% of a core after three tries (foreign_cpu_pct in the raw results): those are noisier."
 		echo "CPU µs/req = the server's utime+stime (nginx: master + worker) during the measured run / 2xx responses;"
 		echo "peak MiB = VmHWM (nginx: summed over master and worker). A req/s ratio above 1 and a CPU ratio below 1 favour httparena-server."
+		echo "\"server-core busy/req\" is the CPU ratio for all busy time of CPU $server_cpu (/proc/stat user, system, irq, softirq), which also counts softirq work charged to no process."
 		echo
 		echo "Command: \`$cmd_line\`"
 		echo

@@ -182,3 +182,10 @@ bench_children_cpu_s() {
 		printf "%.3f\n", t }' "$f")
 	rm -f "$f"
 }
+
+# Busy seconds of one CPU (user + nice + system + irq + softirq, from
+# /proc/stat): unlike a process's utime + stime it includes softirq work
+# the kernel charges to no process.
+bench_core_busy_s() {
+	awk -v c="cpu$1" -v h="$(getconf CLK_TCK)" '$1 == c { printf "%.3f\n", ($2 + $3 + $4 + $7 + $8) / h; exit }' /proc/stat
+}
