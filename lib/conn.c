@@ -278,11 +278,8 @@ static void append_input(struct zg_conn *c, unsigned bid, int res, unsigned flag
 		c->segs[c->nsegs++] = (struct zg_seg){ p, len, (int32_t)b };
 		c->in_len += len;
 	}
-	if (!keep)
-		return;
-	if (c->nsegs > r->cfg.compact_segs && compact(c, c->in_len))
-		fail(c, -ENOMEM);
-	zg_conn_make_ready(c);
+	if (keep)
+		zg_conn_make_ready(c);
 }
 
 static void on_starved(struct zg_conn *c)
@@ -446,6 +443,14 @@ void zg_conn_dispatch(struct zg_conn *c)
 			return;
 		if (!c->advanced)
 			c->examined = c->in_len;
+		/* Input the application keeps across iterations in many ring
+		 * buffers is copied out, so one slow consumer cannot hold the
+		 * ring (fresh input is never copied: most of it is consumed
+		 * in the callback that sees it). */
+		if (c->nsegs > r->cfg.compact_segs && compact(c, c->in_len)) {
+			fail(c, -ENOMEM);
+			return;
+		}
 	}
 	if (c->eof && !c->in_len) {
 		/* The peer is done sending and nothing is left to process;

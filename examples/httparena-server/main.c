@@ -31,6 +31,8 @@ struct options {
 	unsigned threads;
 	unsigned request_timeout_ms;
 	unsigned idle_timeout_ms;
+	unsigned bufs, buf_size;
+	unsigned rflags;
 	bool pin;
 };
 
@@ -46,7 +48,11 @@ static void usage(FILE *f, const char *prog)
 		"                           else a generated directory)\n"
 		"  --request-timeout-ms N   close a request stalled half-way (default 10000)\n"
 		"  --idle-timeout-ms N      close an idle keep-alive connection (default 60000)\n"
-		"  --pin                    pin reactor threads to CPUs\n",
+		"  --pin                    pin reactor threads to CPUs\n"
+		"  --bufs N --buf-size B    provided receive buffers per reactor (power of\n"
+		"                           2) and their size (default: libzerg's)\n"
+		"  --bundle | --inc         recv bundles / incremental buffers where the\n"
+		"                           kernel has them\n",
 		prog);
 }
 
@@ -71,6 +77,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "request-timeout-ms", required_argument, NULL, 'r' },
 		{ "idle-timeout-ms", required_argument, NULL, 'i' },
 		{ "pin", no_argument, NULL, 'P' },
+		{ "bufs", required_argument, NULL, 'b' },
+		{ "buf-size", required_argument, NULL, 'B' },
+		{ "bundle", no_argument, NULL, 'U' },
+		{ "inc", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -86,6 +96,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'r': bad |= parse_uint(optarg, 86400000, &o->request_timeout_ms); break;
 		case 'i': bad |= parse_uint(optarg, 86400000, &o->idle_timeout_ms); break;
 		case 'P': o->pin = true; break;
+		case 'b': bad |= parse_uint(optarg, 32768, &o->bufs); break;
+		case 'B': bad |= parse_uint(optarg, 1u << 20, &o->buf_size); break;
+		case 'U': o->rflags |= ZG_RF_RECV_BUNDLE; break;
+		case 'I': o->rflags |= ZG_RF_BUF_INC; break;
 		case 'h': usage(stdout, argv[0]); exit(0);
 		default: bad = -1;
 		}
@@ -230,6 +244,11 @@ static int serve(const struct options *o, struct app *a)
 	cfg.threads = o->threads;
 	cfg.pin_threads = o->pin;
 	cfg.reactor.idle_timeout_ms = o->idle_timeout_ms;
+	cfg.reactor.flags |= o->rflags;
+	if (o->bufs)
+		cfg.reactor.buf_count = o->bufs;
+	if (o->buf_size)
+		cfg.reactor.buf_size = o->buf_size;
 	a->output_backlog = cfg.reactor.max_output / 2;
 	cfg.on_reactor_start = worker_start;
 	cfg.on_reactor_stop = worker_stop;

@@ -99,8 +99,9 @@ static inline long it_rss_kib(void)
 }
 
 /* Reactor flags every test adds to its configs: IT_RFLAGS in the
- * environment, a comma-separated list of bundle, bufinc, nodefer
- * (meson runs the I/O tests once per mode). */
+ * environment, a comma-separated list of bundle, bufinc, nodefer, plain
+ * (meson runs the I/O tests once per mode; plain removes the default
+ * bundles, see it_reactor_config). */
 static inline unsigned it_rflags(void)
 {
 	const char *e = getenv("IT_RFLAGS");
@@ -120,7 +121,11 @@ static inline unsigned it_rflags(void)
 /* zg_reactor_config_init plus the IT_RFLAGS mode. */
 static inline void it_reactor_config(struct zg_reactor_config *cfg)
 {
+	const char *e = getenv("IT_RFLAGS");
+
 	zg_reactor_config_init(cfg);
+	if (e && strstr(e, "plain"))
+		cfg->flags &= ~ZG_RF_RECV_BUNDLE;
 	cfg->flags |= it_rflags();
 }
 
@@ -471,7 +476,7 @@ static inline int it_query(struct zg_reactor *r, void (*fn)(struct zg_reactor *,
 static inline void it_server_config(struct zg_server_config *cfg, unsigned threads)
 {
 	zg_server_config_init(cfg);
-	cfg->reactor.flags |= it_rflags();
+	it_reactor_config(&cfg->reactor);
 	cfg->host = "127.0.0.1";
 	cfg->port = 0;
 	cfg->threads = threads;
