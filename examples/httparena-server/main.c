@@ -33,6 +33,7 @@ struct options {
 	unsigned idle_timeout_ms;
 	unsigned bufs, buf_size;
 	unsigned rflags;
+	bool no_bundle;
 	bool pin;
 };
 
@@ -51,8 +52,9 @@ static void usage(FILE *f, const char *prog)
 		"  --pin                    pin reactor threads to CPUs\n"
 		"  --bufs N --buf-size B    provided receive buffers per reactor (power of\n"
 		"                           2) and their size (default: libzerg's)\n"
-		"  --bundle | --inc         recv bundles / incremental buffers where the\n"
-		"                           kernel has them\n",
+		"  --inc                    incremental buffers where the kernel has them\n"
+		"  --no-bundle              one buffer per recv (bundles are the default\n"
+		"                           where the kernel has them)\n",
 		prog);
 }
 
@@ -79,7 +81,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "pin", no_argument, NULL, 'P' },
 		{ "bufs", required_argument, NULL, 'b' },
 		{ "buf-size", required_argument, NULL, 'B' },
-		{ "bundle", no_argument, NULL, 'U' },
+		{ "no-bundle", no_argument, NULL, 'N' },
 		{ "inc", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -98,7 +100,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'P': o->pin = true; break;
 		case 'b': bad |= parse_uint(optarg, 32768, &o->bufs); break;
 		case 'B': bad |= parse_uint(optarg, 1u << 20, &o->buf_size); break;
-		case 'U': o->rflags |= ZG_RF_RECV_BUNDLE; break;
+		case 'N': o->no_bundle = true; break;
 		case 'I': o->rflags |= ZG_RF_BUF_INC; break;
 		case 'h': usage(stdout, argv[0]); exit(0);
 		default: bad = -1;
@@ -245,6 +247,8 @@ static int serve(const struct options *o, struct app *a)
 	cfg.pin_threads = o->pin;
 	cfg.reactor.idle_timeout_ms = o->idle_timeout_ms;
 	cfg.reactor.flags |= o->rflags;
+	if (o->no_bundle)
+		cfg.reactor.flags &= ~ZG_RF_RECV_BUNDLE;
 	if (o->bufs)
 		cfg.reactor.buf_count = o->bufs;
 	if (o->buf_size)
