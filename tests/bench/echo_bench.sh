@@ -221,6 +221,8 @@ if [ "$write_docs" = 1 ] && [ -f "$here/../../docs/benchmarks.md" ]; then
 		echo
 		echo "Command: \`$cmd_line\`"
 		echo
+		echo "Source: \`$(git -C "$here" describe --always --dirty 2>/dev/null || echo unknown)\` (the build measured was made from this tree)."
+		echo
 		cat "$table"
 		echo
 		echo "<details><summary>raw echo_load output</summary>"

@@ -322,7 +322,7 @@ static int connect_one(const struct sockaddr_in *sin)
 
 int main(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) { /* --option value pairs */
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v)
@@ -345,7 +345,6 @@ int main(int argc, char **argv)
 			server_cpu = atoi(v);
 		else
 			usage(argv[0]);
-		i++;
 	}
 	if (port <= 0 || port > 65535 || nconns <= 0 || depth <= 0 || msg_size < 8 ||
 	    duration <= 0 || warmup < 0 || duration > 3600 || warmup > 3600)

@@ -461,6 +461,8 @@ if [ "$write_docs" = 1 ] && [ -f "$docs/benchmarks.md" ]; then
 		echo
 		echo "Command: \`$cmd_line\`"
 		echo
+		echo "Source: \`$(git -C "$here" describe --always --dirty 2>/dev/null || echo unknown)\` (the build measured was made from this tree)."
+		echo
 		cat "$table"
 		echo
 		[ "$chart_ok" = 1 ] && echo "![requests/s and CPU per request, httparena-server vs nginx](benchmarks.png)" && echo
