@@ -152,8 +152,11 @@ enum recv_state { RS_IDLE, RS_ARMED, RS_STARVED, RS_CANCELING };
 enum conn_state { CS_FREE, CS_OPEN, CS_CLOSING, CS_LINGER, CS_DEAD };
 
 #define ZG_INLINE_SEGS 4
-#define ZG_MAX_IOV 32
+#define ZG_MAX_IOV 8  /* entries per sendmsg; more go in the next send */
 
+/* Hot fields (touched for every message) first, so a message costs a
+ * few cache lines of the connection; inline arrays and the sendmsg
+ * header after them. */
 struct zg_conn {
 	struct zg_reactor *r;
 	void *udata;
@@ -173,45 +176,42 @@ struct zg_conn {
 	bool high_wm;          /* output passed max_output / 2             */
 	bool starved_listed;
 	bool slot_released;    /* freed and back on the free-slot stack    */
-	int close_reason;
-	unsigned ops;          /* operations in flight                     */
 	bool send_inflight;
-	size_t send_len;       /* bytes the in-flight send was given      */
 	bool zc_notif;         /* a SEND_ZC notification is still to come  */
 	bool zc_deferred;      /* ... and zc_release waits for it          */
-	void (*zc_release)(void *);
-	void *zc_arg;
+	unsigned ops;          /* operations in flight                     */
+	int close_reason;
 
 	/* input: segments over ring buffers and the carry buffer */
 	struct zg_seg *segs;
-	struct zg_seg inline_segs[ZG_INLINE_SEGS];
 	unsigned nsegs, seg_cap;
 	size_t in_len;
 	size_t examined;       /* input bytes the application has seen    */
-	uint8_t *carry;        /* compacted input (owned)                 */
-	size_t carry_cap;
-	struct iovec *view_iov;
-	struct iovec inline_iov[ZG_INLINE_SEGS];
-	unsigned view_cap;
 
 	/* output queue: a FIFO of entries */
 	struct zg_wentry *wq;
 	unsigned wq_head, wq_len, wq_cap;
 	size_t out_len;        /* queued, not yet accepted by the kernel   */
-	size_t reserved;
-	struct msghdr msg;
-	struct iovec iov[ZG_MAX_IOV];
+	size_t send_len;       /* bytes the in-flight send was given      */
 
 	/* timeouts: the node fires at the scheduled time; the real
 	 * deadline moves forward lazily without touching the heap */
-	struct zg_timer tmo;
 	unsigned timeout_ms;
 	uint64_t deadline;
 	uint64_t hard_deadline; /* zg_conn_set_deadline, 0 for none        */
-
 	struct zg_conn *next_ready, *next_dirty, *next_starved;
-	struct sockaddr_storage peer;
-	socklen_t peer_len;
+
+	struct iovec *view_iov;
+	unsigned view_cap;
+	uint8_t *carry;        /* compacted input (owned)                 */
+	size_t carry_cap;
+	void (*zc_release)(void *);
+	void *zc_arg;
+	struct zg_timer tmo;
+	struct zg_seg inline_segs[ZG_INLINE_SEGS];
+	struct iovec inline_iov[ZG_INLINE_SEGS];
+	struct msghdr msg;
+	struct iovec iov[ZG_MAX_IOV];
 };
 
 /* ---- reactor ------------------------------------------------------- */

@@ -1,5 +1,5 @@
 /* The shortest correct libzerg server: echo every byte back.
- * Usage: zerg-echo [--port N] [--threads N] [--bundle] [--inc]
+ * Usage: zerg-echo [--port N] [--threads N] [--bufs N] [--bundle] [--inc]
  * (port 0: ephemeral; --bundle / --inc: recv bundles / incremental
  * buffers where the kernel has them) */
 #include <signal.h>
@@ -47,6 +47,8 @@ int main(int argc, char **argv)
 			cfg.port = (uint16_t)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--threads"))
 			cfg.threads = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--bufs"))
+			cfg.reactor.buf_count = (unsigned)atoi(argv[++i]);
 	}
 	ret = zg_server_new(&cfg, &h, NULL, &server);
 	if (!ret)
