@@ -221,7 +221,7 @@ if [ "$write_docs" = 1 ] && [ -f "$here/../../docs/benchmarks.md" ]; then
 		echo
 		echo "Command: \`$cmd_line\`"
 		echo
-		echo "Source: \`$(git -C "$here" describe --always --dirty 2>/dev/null || echo unknown)\` (the build measured was made from this tree)."
+		echo "Source: \`$(git -C "$here" describe --always --dirty 2>/dev/null || echo unknown)\` (the source tree the script ran from)."
 		echo
 		cat "$table"
 		echo
