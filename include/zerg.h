@@ -117,7 +117,8 @@ struct zg_reactor_config {
 
 /* zg_reactor_config.flags */
 #define ZG_RF_NO_DEFER_TASKRUN (1u << 0) /* don't use SINGLE_ISSUER|DEFER_TASKRUN */
-/* One recv may fill several ring buffers (Linux 6.10). On by default
+/* One recv may fill several ring buffers (Linux 6.10), for connections
+ * that stream (their last recv filled a whole buffer). On by default
  * (zg_reactor_config_init sets it); ignored, with an info log, where the
  * kernel lacks it or the ring runs without DEFER_TASKRUN. */
 #define ZG_RF_RECV_BUNDLE      (1u << 1)

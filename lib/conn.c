@@ -126,7 +126,12 @@ void zg_conn_arm_recv(struct zg_conn *c)
 		return;
 	}
 	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
-	if (c->r->buf.bundle)
+	/* Bundles only for a connection that is streaming (its last recv
+	 * filled a whole buffer): they cut the cost of bulk input 2-3x but
+	 * add ~15% to small messages (tests/bench/recv_modes.sh,
+	 * echo_bench.sh). The multishot recv ends at the byte limit, so a
+	 * stream switches to bundles within max_input bytes. */
+	if (c->r->buf.bundle && c->bulk)
 		sqe->ioprio |= IORING_RECVSEND_BUNDLE;
 	/* Newer kernels end a multishot recv after this many bytes (the
 	 * kernel's sqe->optlen, file_index in liburing 2.3's names), which
@@ -308,6 +313,7 @@ void zg_conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe)
 	if (res > 0) {
 		touch(c);
 		c->r->recv_limit |= 1; /* the limit (if set) was accepted */
+		c->bulk = (unsigned)res >= c->r->buf.size;
 		append_input(c, cqe->flags >> IORING_CQE_BUFFER_SHIFT, res, cqe->flags);
 	} else if (res == 0) {
 		c->eof = true;

@@ -179,6 +179,7 @@ struct zg_conn {
 	bool send_inflight;
 	bool zc_notif;         /* a SEND_ZC notification is still to come  */
 	bool zc_deferred;      /* ... and zc_release waits for it          */
+	bool bulk;             /* last recv filled a buffer: use bundles  */
 	unsigned ops;          /* operations in flight                     */
 	int close_reason;
 

@@ -1,7 +1,7 @@
 /* The shortest correct libzerg server: echo every byte back.
- * Usage: zerg-echo [--port N] [--threads N] [--bufs N] [--bundle] [--inc]
- * (port 0: ephemeral; --bundle / --inc: recv bundles / incremental
- * buffers where the kernel has them) */
+ * Usage: zerg-echo [--port N] [--threads N] [--bufs N] [--no-bundle] [--inc]
+ * (port 0: ephemeral; --no-bundle: one buffer per recv; --inc:
+ * incremental buffers where the kernel has them) */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +37,8 @@ int main(int argc, char **argv)
 
 	zg_server_config_init(&cfg);
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--bundle"))
-			cfg.reactor.flags |= ZG_RF_RECV_BUNDLE;
+		if (!strcmp(argv[i], "--no-bundle"))
+			cfg.reactor.flags &= ~ZG_RF_RECV_BUNDLE;
 		else if (!strcmp(argv[i], "--inc"))
 			cfg.reactor.flags |= ZG_RF_BUF_INC;
 		else if (i + 1 == argc)
