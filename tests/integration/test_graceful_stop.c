@@ -349,7 +349,8 @@ static void test_stop_closes_listeners(void **state)
 		assert_true(k == 0 || k == -ECONNRESET);
 		close(fd);
 	} else {
-		assert_int_equal(fd, -ECONNREFUSED);
+		/* refused, or reset when the handshake raced the close */
+		assert_true(fd == -ECONNREFUSED || fd == -ECONNRESET);
 	}
 	read_big(sc.big[0], buf);
 	scene_join(&sc, 15000);
