@@ -129,3 +129,16 @@ unsigned zg_bufring_slice(struct zg_bufring *b, unsigned bid, unsigned k,
 	}
 	return bid;
 }
+
+/* Give back every buffer slice of a recv CQE nobody will read (a closing
+ * connection's input, a CQE for a connection that is gone). */
+void zg_bufring_drop(struct zg_bufring *b, unsigned bid, int res, unsigned cqe_flags)
+{
+	unsigned n = zg_bufring_nslices(b, res);
+
+	for (unsigned k = 0; k < n; k++) {
+		uint8_t *p;
+		unsigned len;
+		zg_bufring_release(b, zg_bufring_slice(b, bid, k, res, cqe_flags, &p, &len));
+	}
+}

@@ -267,24 +267,20 @@ static void append_input(struct zg_conn *c, unsigned bid, int res, unsigned flag
 {
 	struct zg_reactor *r = c->r;
 	unsigned n = zg_bufring_nslices(&r->buf, res);
-	bool keep = c->state == CS_OPEN;
 
-	if (keep && segs_reserve(c, c->nsegs + n)) {
+	if (c->state == CS_OPEN && segs_reserve(c, c->nsegs + n))
 		fail(c, -ENOMEM);
-		keep = false;
+	if (c->state != CS_OPEN) {
+		zg_bufring_drop(&r->buf, bid, res, flags); /* input is discarded */
+		return;
 	}
 	for (unsigned k = 0; k < n; k++) {
 		uint8_t *p;
 		unsigned len, b = zg_bufring_slice(&r->buf, bid, k, res, flags, &p, &len);
-		if (!keep) {
-			put_buffer(r, (int32_t)b); /* closing: input is discarded */
-			continue;
-		}
 		c->segs[c->nsegs++] = (struct zg_seg){ p, len, (int32_t)b };
 		c->in_len += len;
 	}
-	if (keep)
-		zg_conn_make_ready(c);
+	zg_conn_make_ready(c);
 }
 
 static void on_starved(struct zg_conn *c)

@@ -97,6 +97,7 @@ static inline unsigned zg_bufring_nslices(const struct zg_bufring *b, int res)
  * address and length. Takes the slice from the kernel's accounting. */
 unsigned zg_bufring_slice(struct zg_bufring *b, unsigned bid, unsigned k,
 			  int res, unsigned cqe_flags, uint8_t **p, unsigned *len);
+void zg_bufring_drop(struct zg_bufring *b, unsigned bid, int res, unsigned cqe_flags);
 
 /* ---- timers (timer.c): a binary min-heap ------------------------- */
 struct zg_tnode {

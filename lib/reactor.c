@@ -412,16 +412,9 @@ static struct zg_conn *conn_of(struct zg_reactor *r, uint64_t ud)
  * check keeps a bug from leaking ring buffers. */
 static void drop_stale(struct zg_reactor *r, struct io_uring_cqe *cqe)
 {
-	if ((cqe->flags & IORING_CQE_F_BUFFER) && cqe->res > 0) {
-		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-		unsigned n = zg_bufring_nslices(&r->buf, cqe->res);
-		for (unsigned k = 0; k < n; k++) {
-			uint8_t *p;
-			unsigned len;
-			zg_bufring_release(&r->buf, zg_bufring_slice(&r->buf, bid, k, cqe->res,
-								     cqe->flags, &p, &len));
-		}
-	}
+	if ((cqe->flags & IORING_CQE_F_BUFFER) && cqe->res > 0)
+		zg_bufring_drop(&r->buf, cqe->flags >> IORING_CQE_BUFFER_SHIFT, cqe->res,
+				cqe->flags);
 	zg_log(r, ZG_LOG_WARN, "stale CQE op %u dropped", ud_op(cqe->user_data));
 }
 
@@ -594,7 +587,7 @@ static int wait_cqes(struct zg_reactor *r, int timeout_ms)
 	int t = zg_timers_wait_ms(r), ret;
 
 	if (r->ready_head || r->worked || (r->starved_head && r->buf.free))
-		t = 0; /* callbacks ran in this iteration: return promptly */
+		t = 0; /* callbacks ran, or starved recvs can be re-armed */
 	else if (r->stopping && r->stop_deadline > r->now_ms &&
 		 (t < 0 || (uint64_t)t > r->stop_deadline - r->now_ms))
 		t = (int)(r->stop_deadline - r->now_ms);

@@ -150,25 +150,22 @@ ZG_EXPORT int zg_server_new(const struct zg_server_config *cfg,
 	if (!cfg || !out)
 		return -EINVAL;
 	*out = NULL;
+	ncpu = allowed_cpus(cpus, CPU_SETSIZE);
 	s = calloc(1, sizeof(*s));
-	if (!s) {
-		if (cfg->listen_fd >= 0)
+	if (s) {
+		s->n = cfg->threads ? cfg->threads : ncpu;
+		s->w = calloc(s->n, sizeof(*s->w));
+	}
+	if (!s || !s->w) {
+		if (cfg->listen_fd >= 0) /* ours from here, even on failure */
 			close(cfg->listen_fd);
+		free(s);
 		return -ENOMEM;
 	}
 	s->cfg = *cfg;
 	if (handler)
 		s->h = *handler;
 	s->udata = udata;
-	ncpu = allowed_cpus(cpus, CPU_SETSIZE);
-	s->n = cfg->threads ? cfg->threads : ncpu;
-	s->w = calloc(s->n, sizeof(*s->w));
-	if (!s->w) {
-		if (cfg->listen_fd >= 0)
-			close(cfg->listen_fd);
-		free(s);
-		return -ENOMEM;
-	}
 	for (unsigned i = 0; i < s->n; i++) {
 		s->w[i].s = s;
 		s->w[i].id = i;
