@@ -289,25 +289,14 @@ measure() {
 	LINE="server=$name profile=$prof rep=$rep conns=$conns $LINE hwm_kb=$hwm ${line#WRK }"
 }
 
-# run_one NAME PROFILE REP: measure, again (up to 3 tries) while other
-# processes took more than 10% of a core; keeps the quietest try.
+# run_one NAME PROFILE REP: the quietest of up to three measurements.
 run_one() {
-	local try best="" best_f=999999 f
-	for try in 1 2 3; do
-		if ! measure "$@"; then
-			failed=1
-			return
-		fi
-		f=$(echo "$LINE" | sed -n 's/.*foreign_cpu_pct=\([0-9.]*\).*/\1/p')
-		if awk -v a="${f:-0}" -v b="$best_f" 'BEGIN { exit !(a < b) }'; then
-			best=$LINE best_f=${f:-0}
-		fi
-		awk -v a="${f:-0}" 'BEGIN { exit !(a <= 10) }' && break
-		bench_log "$1 $2: other processes took ${f}% of a core meanwhile; measuring again"
-	done
-	awk -v a="$best_f" 'BEGIN { exit !(a > 10) }' && BENCH_NOISY=$((${BENCH_NOISY:-0} + 1))
-	echo "$best" >>"$results"
-	bench_log "$best"
+	if ! bench_quietest measure "$@"; then
+		failed=1
+		return
+	fi
+	echo "$LINE" >>"$results"
+	bench_log "$LINE"
 }
 
 bench_log "HTTP benchmark: servers on CPU $server_cpu, wrk (1 thread) on CPU $load_cpu, ${duration}s x $reps per server and profile; profiles: $profiles"
@@ -354,18 +343,7 @@ elapsed=$(($(date +%s) - t_start))
 # ---- summarise -------------------------------------------------------------
 table=$BENCH_TMP/table.md
 chartdata=$BENCH_TMP/chart.tsv
-awk -v reps="$reps" -v chart="$chartdata" -v profiles="$profiles" '
-function kv(s,   i, n, a, b) {
-	n = split(s, a, " ")
-	for (i = 1; i <= n; i++) { split(a[i], b, "="); V[b[1]] = b[2] }
-}
-# median of the values "v1 v2 ..." (insertion sort: mawk has no asort)
-function median(list,   n, a, i, j, t) {
-	n = split(list, a, " ")
-	if (n == 0) return 0
-	for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-	return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
+awk -v reps="$reps" -v chart="$chartdata" -v profiles="$profiles" "$BENCH_AWK_FUNCS"'
 {
 	delete V; kv($0)
 	k = V["profile"] SUBSEP V["server"]
