@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #ifdef __cplusplus
@@ -270,6 +271,15 @@ struct zg_read_view {
 /* Fill *v with the connection's unconsumed input. Returns 0, or -ENOMEM
  * when the segment array could not grow (only with more than 4 segments). */
 int zg_conn_read(struct zg_conn *c, struct zg_read_view *v);
+
+/*
+ * Offset (from the start of the view) of the first byte equal to `byte`
+ * at or after offset `from`, searching across segments; -1 if there is
+ * none. Pure function of the view: any thread that holds a valid view.
+ * A parser keeps `from` across calls (the `examined` count) so a message
+ * split over receives is not searched twice.
+ */
+ssize_t zg_view_find(const struct zg_read_view *v, size_t from, int byte);
 
 /*
  * Release the first `consumed` bytes (their ring buffers go back to the

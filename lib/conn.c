@@ -357,6 +357,24 @@ ZG_EXPORT int zg_conn_read(struct zg_conn *c, struct zg_read_view *v)
 	return 0;
 }
 
+ZG_EXPORT ssize_t zg_view_find(const struct zg_read_view *v, size_t from, int byte)
+{
+	size_t base = 0;
+
+	for (unsigned i = 0; i < v->nsegs; base += v->segs[i].iov_len, i++) {
+		const uint8_t *p = v->segs[i].iov_base, *hit;
+		size_t len = v->segs[i].iov_len;
+
+		if (from >= base + len)
+			continue;
+		hit = memchr(p + (from - base), byte, len - (from - base));
+		if (hit)
+			return (ssize_t)(base + (size_t)(hit - p));
+		from = base + len;
+	}
+	return -1;
+}
+
 /* Drop the first n input bytes, returning emptied ring buffers. */
 static void consume_input(struct zg_conn *c, size_t n)
 {

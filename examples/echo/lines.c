@@ -9,6 +9,7 @@
  * Usage: zerg-lines [--port N] [--threads N] */
 #include <inttypes.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,25 +18,6 @@
 #define MAX_LINE 8192
 
 static struct zg_server *server;
-
-/* Offset of the first '\n' at or after `from`, across segments; -1 if none. */
-static long find_newline(const struct zg_read_view *v, size_t from)
-{
-	size_t base = 0;
-
-	for (unsigned i = 0; i < v->nsegs; i++) {
-		const char *p = v->segs[i].iov_base;
-		size_t len = v->segs[i].iov_len;
-		if (from < base + len) {
-			const char *nl = memchr(p + (from - base), '\n', len - (from - base));
-			if (nl)
-				return (long)(base + (size_t)(nl - p));
-			from = base + len;
-		}
-		base += len;
-	}
-	return -1;
-}
 
 static void reply(struct zg_conn *c, const char *line, size_t len)
 {
@@ -72,18 +54,23 @@ static void reply(struct zg_conn *c, const char *line, size_t len)
 static void on_data(struct zg_conn *c)
 {
 	struct zg_read_view v;
-	size_t searched = 0;
+	/* Where the last call stopped searching: input only grows at the
+	 * end, so a long line arriving in pieces is scanned once. Kept in
+	 * the connection's udata, the only state this protocol needs. */
+	size_t searched = (uintptr_t)zg_conn_udata(c);
 
+	zg_conn_set_udata(c, NULL);
 	zg_conn_read(c, &v);
 	while (v.len) {
 		const uint8_t *line;
-		long nl = find_newline(&v, searched);
+		ssize_t nl = zg_view_find(&v, searched, '\n');
 		if (nl < 0) {
 			if (v.len > MAX_LINE) {
 				zg_conn_write(c, "ERR line too long\n", 18);
 				zg_conn_close(c, ZG_CLOSE_GRACEFUL);
 				return;
 			}
+			zg_conn_set_udata(c, (void *)(uintptr_t)v.len);
 			zg_conn_advance(c, 0, v.len); /* wait for more bytes */
 			return;
 		}

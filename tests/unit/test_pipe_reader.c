@@ -303,9 +303,34 @@ static void test_full_without_consuming_closes(void **state)
 	assert_int_equal(f->close_reason, -E2BIG);
 }
 
+/* zg_view_find over a view built by hand: hits in any segment, from
+ * offsets inside, at and past segment ends, empty segments, no hit. */
+static void test_view_find(void **state)
+{
+	char a[] = "ab\n", b[] = "", c[] = "cd", d[] = "e\nf";
+	struct iovec iov[] = { { a, 3 }, { b, 0 }, { c, 2 }, { d, 3 } };
+	struct zg_read_view v = { .segs = iov, .nsegs = 4, .len = 8 };
+	struct zg_read_view none = { 0 };
+
+	(void)state;
+	assert_int_equal(zg_view_find(&v, 0, '\n'), 2);
+	assert_int_equal(zg_view_find(&v, 2, '\n'), 2);
+	assert_int_equal(zg_view_find(&v, 3, '\n'), 6);  /* next segments */
+	assert_int_equal(zg_view_find(&v, 5, '\n'), 6);  /* from mid-segment */
+	assert_int_equal(zg_view_find(&v, 7, '\n'), -1); /* only 'f' left */
+	assert_int_equal(zg_view_find(&v, 8, '\n'), -1); /* at the end */
+	assert_int_equal(zg_view_find(&v, 100, 'a'), -1); /* past the end */
+	assert_int_equal(zg_view_find(&v, 1, 'a'), -1);
+	assert_int_equal(zg_view_find(&v, 0, 'c'), 3);
+	assert_int_equal(zg_view_find(&v, 4, 'd'), 4);
+	assert_int_equal(zg_view_find(&v, 0, 'f'), 7);
+	assert_int_equal(zg_view_find(&none, 0, 'x'), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_view_find),
 		cmocka_unit_test_setup_teardown(test_segments_across_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_advance_returns_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_advance_rejects_bad_offsets, setup, teardown),
