@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Shared helpers of the integration tests: loopback client sockets with
- * deadlines, a zg_server fixture, reading a reactor's counters from its
- * own thread (through zg_reactor_post), polling a condition with a
+ * deadlines, a zg_server fixture (start, end, drained), per-connection
+ * state and peer ports, reading a reactor's counters from its own
+ * thread (through zg_reactor_post), polling a condition with a
  * deadline, RLIMIT_NOFILE, VmRSS. Only the public API (zerg.h) is used.
  * Everything here is static so each test file is self-contained. */
 #ifndef ZG_ITEST_H
@@ -263,6 +264,43 @@ static inline void it_close_rst(int fd)
 	close(fd);
 }
 
+/* The port of an IPv4 or IPv6 address, 0 for any other family. */
+static inline uint16_t it_sa_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	return 0;
+}
+
+/* The local port of socket fd (getsockname), 0 if unknown. A client's
+ * local port is the peer port the server sees: the tests match a
+ * client socket to what the server recorded for it by this number. */
+static inline uint16_t it_local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl))
+		return 0;
+	return it_sa_port(&ss);
+}
+
+/* True if a socket can be bound to ::1 (some CI containers have no
+ * IPv6 loopback). */
+static inline bool it_have_ipv6(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = it_addr(AF_INET6, 0, &ss);
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&ss, sl) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 static inline int it_poll1(int fd, short ev, uint64_t end)
 {
 	struct pollfd p = { fd, ev, 0 };
@@ -390,7 +428,7 @@ static inline ssize_t it_exchange(int fd, const void *out, size_t out_len, void 
 	return (ssize_t)got;
 }
 
-/* ---- an echo handler ------------------------------------------------ */
+/* ---- echo and counting callbacks ------------------------------------ */
 
 /* Echo every input segment; abort the connection if the output queue
  * refuses (the tests keep under max_output). */
@@ -405,6 +443,61 @@ static inline void it_echo_on_data(struct zg_conn *c)
 			return;
 		}
 	zg_conn_advance(c, v.len, v.len);
+}
+
+/* Counts kept by it_count_open/it_count_close: give one as the
+ * server's udata (each reactor's, found with zg_reactor_udata). */
+struct it_counts {
+	atomic_uint opens, closes;
+	atomic_uint bad_reasons; /* on_close with a reason other than 0 */
+};
+
+static inline void it_counts_reset(struct it_counts *n)
+{
+	atomic_store(&n->opens, 0);
+	atomic_store(&n->closes, 0);
+	atomic_store(&n->bad_reasons, 0);
+}
+
+static inline void it_count_open(struct zg_conn *c)
+{
+	struct it_counts *n = zg_reactor_udata(zg_conn_reactor(c));
+
+	atomic_fetch_add(&n->opens, 1);
+}
+
+static inline void it_count_close(struct zg_conn *c, int reason)
+{
+	struct it_counts *n = zg_reactor_udata(zg_conn_reactor(c));
+
+	if (reason != 0)
+		atomic_fetch_add(&n->bad_reasons, 1);
+	atomic_fetch_add(&n->closes, 1);
+}
+
+/* ---- per-connection state (reactor thread) ------------------------- */
+
+/* A zeroed struct of `size` bytes set as c's udata, for on_open; the
+ * test's on_close frees it. */
+static inline void *it_conn_alloc(struct zg_conn *c, size_t size)
+{
+	void *p = calloc(1, size);
+
+	IT_ASSERT(p);
+	zg_conn_set_udata(c, p);
+	return p;
+}
+
+/* The port of c's peer, 0 if unknown: the client's it_local_port, so
+ * a test can tell which of its sockets a record is about. */
+static inline uint16_t it_peer_port(struct zg_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (zg_conn_peer(c, (struct sockaddr *)&ss, &sl))
+		return 0;
+	return it_sa_port(&ss);
 }
 
 /* ---- asking a reactor about itself (from any thread) --------------- */
@@ -482,6 +575,29 @@ static inline void it_server_config(struct zg_server_config *cfg, unsigned threa
 	cfg->threads = threads;
 }
 
+/* The helpers below that check with cmocka's assert_* (test thread
+ * only) need <cmocka.h> included before this header, as every test
+ * file does. */
+
+/* zg_server_new + zg_server_start, both must succeed. */
+static inline struct zg_server *it_server_start(const struct zg_server_config *cfg,
+						const struct zg_handler *h, void *udata)
+{
+	struct zg_server *s;
+
+	assert_int_equal(zg_server_new(cfg, h, udata, &s), 0);
+	assert_int_equal(zg_server_start(s), 0);
+	return s;
+}
+
+/* The usual end of a test: stop (1 s deadline), wait, free. */
+static inline void it_server_end(struct zg_server *s)
+{
+	zg_server_stop(s, 1000);
+	assert_int_equal(zg_server_wait(s), 0);
+	zg_server_free(s);
+}
+
 /* Sum of every reactor's counters (and open connections). */
 static inline int it_server_stats(struct zg_server *s, struct zg_reactor_stats *sum,
 				  unsigned *conns)
@@ -529,6 +645,21 @@ static inline bool it_server_quiescent(struct zg_server *s, unsigned buf_count,
 		*out = sum;
 	return conns == 0 && sum.accepted == sum.closed &&
 	       (!buf_count || sum.bufs_free == buf_count * zg_server_threads(s));
+}
+
+/* Wait (10 s at most) for s to be quiescent (it_server_quiescent) and
+ * check that it accepted and closed exactly n connections. The sums go
+ * to *out if not NULL. */
+static inline void it_server_drained(struct zg_server *s, unsigned buf_count, unsigned n,
+				     struct zg_reactor_stats *out)
+{
+	struct zg_reactor_stats st;
+
+	assert_true(IT_WAIT(it_server_quiescent(s, buf_count, &st), 10000));
+	assert_int_equal(st.accepted, n);
+	assert_int_equal(st.closed, n);
+	if (out)
+		*out = st;
 }
 
 #endif

@@ -57,7 +57,6 @@ static const struct zg_handler handler = {
 static struct zg_server *start(void)
 {
 	struct zg_server_config cfg;
-	struct zg_server *s;
 
 	it_server_config(&cfg, 2);
 	cfg.accept_mode = ZG_ACCEPT_ONE;
@@ -66,9 +65,7 @@ static struct zg_server *start(void)
 	atomic_store(&per_reactor[1], 0);
 	atomic_store(&closes, 0);
 	atomic_store(&wrong_thread, 0);
-	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
-	assert_int_equal(zg_server_start(s), 0);
-	return s;
+	return it_server_start(&cfg, &handler, NULL);
 }
 
 static void test_accept_one_spreads(void **state)
@@ -110,9 +107,7 @@ static void test_accept_one_spreads(void **state)
 	zg_reactor_config_init(&rc);
 	assert_true(IT_WAIT(it_server_quiescent(s, rc.buf_count, &st), 10000));
 	assert_int_equal(st.accepted, NCONN);
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	it_server_end(s);
 }
 
 static unsigned count_fds(void)

@@ -104,7 +104,6 @@ static const struct zg_handler handler = {
 static struct zg_server *start(enum scenario sc)
 {
 	struct zg_server_config cfg;
-	struct zg_server *s;
 
 	scenario = sc;
 	atomic_store(&closes, 0);
@@ -115,18 +114,14 @@ static struct zg_server *start(enum scenario sc)
 	atomic_store(&last_reason, 1);
 	atomic_store(&close_write_ret, 1);
 	it_server_config(&cfg, 1);
-	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
-	assert_int_equal(zg_server_start(s), 0);
-	return s;
+	return it_server_start(&cfg, &handler, NULL);
 }
 
 static void finish(struct zg_server *s, unsigned n)
 {
 	assert_true(IT_WAIT(atomic_load(&closes) == n, 10000));
 	assert_int_equal(atomic_load(&close_write_ret), -EPIPE);
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	it_server_end(s);
 }
 
 static void test_greeting_in_on_open(void **state)

@@ -31,10 +31,7 @@ struct app_conn {
 
 static void on_open(struct zg_conn *c)
 {
-	struct app_conn *a = calloc(1, sizeof(*a));
-
-	IT_ASSERT(a);
-	zg_conn_set_udata(c, a);
+	it_conn_alloc(c, sizeof(struct app_conn));
 	atomic_fetch_add(&opens, 1);
 }
 
@@ -137,8 +134,7 @@ static void test_churn(void **state)
 	it_server_config(&cfg, 2);
 	/* a small table: slots are reused all the time */
 	cfg.reactor.max_conns = 64;
-	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
-	assert_int_equal(zg_server_start(s), 0);
+	s = it_server_start(&cfg, &handler, NULL);
 	for (unsigned i = 0; i < NTHREADS; i++) {
 		memset(&a[i], 0, sizeof(a[i]));
 		a[i].port = zg_server_port(s);
@@ -153,16 +149,12 @@ static void test_churn(void **state)
 	}
 	assert_int_equal(total, NTHREADS * CONNS_PER_THREAD);
 	assert_true(IT_WAIT(atomic_load(&closes) == total, 20000));
-	assert_true(IT_WAIT(it_server_quiescent(s, cfg.reactor.buf_count, &st), 10000));
-	assert_int_equal(st.accepted, total);
-	assert_int_equal(st.closed, total);
+	it_server_drained(s, cfg.reactor.buf_count, total, &st);
 	assert_int_equal(st.shed, 0);
 	assert_int_equal(atomic_load(&opens), total);
 	assert_int_equal(atomic_load(&bad_first), 0);
 	assert_int_equal(atomic_load(&odd_reasons), 0);
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	it_server_end(s);
 }
 
 int main(void)

@@ -37,14 +37,9 @@ struct app_conn {
 
 static void on_open(struct zg_conn *c)
 {
-	struct app_conn *a = calloc(1, sizeof(*a));
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
+	struct app_conn *a = it_conn_alloc(c, sizeof(*a));
 
-	IT_ASSERT(a);
-	if (zg_conn_peer(c, (struct sockaddr *)&sa, &sl) == 0)
-		a->port = ntohs(sa.sin_port);
-	zg_conn_set_udata(c, a);
+	a->port = it_peer_port(c);
 }
 
 static void on_data(struct zg_conn *c)
@@ -85,15 +80,6 @@ static const struct zg_handler handler = {
 	.on_open = on_open, .on_data = on_data, .on_close = on_close,
 };
 
-static uint16_t port_of(int fd)
-{
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-
-	getsockname(fd, (struct sockaddr *)&sa, &sl);
-	return ntohs(sa.sin_port);
-}
-
 /* What on_close recorded for the client on local port `port`. */
 static bool find(uint16_t port, struct rec *out)
 {
@@ -112,22 +98,12 @@ static bool find(uint16_t port, struct rec *out)
 static struct zg_server *start(void)
 {
 	struct zg_server_config cfg;
-	struct zg_server *s;
 
 	nrecs = 0;
 	atomic_store(&closes, 0);
 	it_server_config(&cfg, 1);
 	cfg.reactor.idle_timeout_ms = 0; /* only what the test sets */
-	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
-	assert_int_equal(zg_server_start(s), 0);
-	return s;
-}
-
-static void stop(struct zg_server *s)
-{
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	return it_server_start(&cfg, &handler, NULL);
 }
 
 /* A peer that sends its mode byte, then one byte every interval until
@@ -170,7 +146,7 @@ static void trickle_start(struct trickler *k, uint16_t port, char mode, unsigned
 	memset(k, 0, sizeof(*k));
 	k->fd = it_connect(port);
 	assert_true(k->fd >= 0);
-	k->port = port_of(k->fd);
+	k->port = it_local_port(k->fd);
 	k->mode = mode;
 	k->interval_ms = interval_ms;
 	assert_int_equal(pthread_create(&k->t, NULL, trickle_main, k), 0);
@@ -198,7 +174,7 @@ static void test_deadline_closes_trickler(void **state)
 	assert_int_equal(r.reason, -ETIMEDOUT);
 	assert_true(r.bytes >= 2); /* it did make progress */
 	trickle_end(&k);
-	stop(s);
+	it_server_end(s);
 }
 
 static void test_deadline_removed(void **state)
@@ -225,7 +201,7 @@ static void test_deadline_removed(void **state)
 	assert_true(IT_WAIT(atomic_load(&closes) == 2, 5000));
 	assert_true(find(removed.port, &r));
 	assert_int_equal(r.reason, 0);
-	stop(s);
+	it_server_end(s);
 }
 
 static void test_per_connection_timeout(void **state)
@@ -244,13 +220,13 @@ static void test_per_connection_timeout(void **state)
 	assert_int_equal(it_send_all(silent, "T", 1, 1000), 0);
 	if (!IT_WAIT(atomic_load(&closes) == 1, 10000))
 		fail_msg("a silent peer was not closed 10 s after a 300 ms zg_conn_set_timeout");
-	assert_true(find(port_of(silent), &r));
+	assert_true(find(it_local_port(silent), &r));
 	assert_int_equal(r.reason, -ETIMEDOUT);
 	assert_false(find(busy.port, &r));
 	trickle_end(&busy);
 	close(silent);
 	assert_true(IT_WAIT(atomic_load(&closes) == 2, 5000));
-	stop(s);
+	it_server_end(s);
 }
 
 int main(void)

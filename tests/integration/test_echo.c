@@ -10,19 +10,10 @@
 
 #include "itest.h"
 
-static atomic_uint opens, closes, bad_reasons;
-
-static void on_open(struct zg_conn *c) { (void)c; atomic_fetch_add(&opens, 1); }
-static void on_close(struct zg_conn *c, int reason)
-{
-	(void)c;
-	if (reason != 0)
-		atomic_fetch_add(&bad_reasons, 1);
-	atomic_fetch_add(&closes, 1);
-}
+static struct it_counts counts;
 
 static const struct zg_handler echo_handler = {
-	.on_open = on_open, .on_data = it_echo_on_data, .on_close = on_close,
+	.on_open = it_count_open, .on_data = it_echo_on_data, .on_close = it_count_close,
 };
 
 static const size_t sizes[] = {
@@ -37,11 +28,8 @@ static struct zg_server *start(unsigned threads)
 	struct zg_server *s;
 
 	it_server_config(&cfg, threads);
-	atomic_store(&opens, 0);
-	atomic_store(&closes, 0);
-	atomic_store(&bad_reasons, 0);
-	assert_int_equal(zg_server_new(&cfg, &echo_handler, NULL, &s), 0);
-	assert_int_equal(zg_server_start(s), 0);
+	it_counts_reset(&counts);
+	s = it_server_start(&cfg, &echo_handler, &counts);
 	assert_int_not_equal(zg_server_port(s), 0);
 	assert_int_equal(zg_server_threads(s), threads);
 	return s;
@@ -49,19 +37,14 @@ static struct zg_server *start(unsigned threads)
 
 static void finish(struct zg_server *s, unsigned nconns)
 {
-	struct zg_reactor_stats st;
 	struct zg_reactor_config rc;
 
 	zg_reactor_config_init(&rc);
-	assert_true(IT_WAIT(atomic_load(&closes) == nconns, 10000));
-	assert_true(IT_WAIT(it_server_quiescent(s, rc.buf_count, &st), 10000));
-	assert_int_equal(st.accepted, nconns);
-	assert_int_equal(st.closed, nconns);
-	assert_int_equal(atomic_load(&opens), nconns);
-	assert_int_equal(atomic_load(&bad_reasons), 0);
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	assert_true(IT_WAIT(atomic_load(&counts.closes) == nconns, 10000));
+	it_server_drained(s, rc.buf_count, nconns, NULL);
+	assert_int_equal(atomic_load(&counts.opens), nconns);
+	assert_int_equal(atomic_load(&counts.bad_reasons), 0);
+	it_server_end(s);
 }
 
 /* One message of `n` bytes on a fresh connection, then FIN and EOF. */

@@ -141,18 +141,6 @@ static int nb_connect(int family, uint16_t port)
 	return fd;
 }
 
-static bool have_ipv6(void)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = it_addr(AF_INET6, 0, &ss);
-	int fd = socket(AF_INET6, SOCK_STREAM, 0);
-	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&ss, sl) == 0;
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
 static void test_listen_v4_and_v6(void **state)
 {
 	struct app a;
@@ -162,7 +150,7 @@ static void test_listen_v4_and_v6(void **state)
 	socklen_t sl;
 	uint16_t p4 = 0, p6 = 0;
 	int c4, c6 = -1;
-	bool v6 = have_ipv6();
+	bool v6 = it_have_ipv6();
 
 	(void)state;
 	sl = it_addr(AF_INET, 0, &ss);
@@ -232,9 +220,7 @@ static void test_listen_fd(void **state)
 	assert_true(lfd >= 0);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&ss, sl), 0);
 	assert_int_equal(listen(lfd, 64), 0);
-	sl = sizeof(ss);
-	getsockname(lfd, (struct sockaddr *)&ss, &sl);
-	port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	port = it_local_port(lfd);
 	assert_int_equal(zg_reactor_listen_fd(r, lfd), 0);
 	for (unsigned i = 0; i < 5; i++) {
 		c = nb_connect(AF_INET, port);
@@ -286,9 +272,7 @@ static void test_adopt_tcp(void **state)
 	(void)state;
 	assert_int_equal(bind(lfd, (struct sockaddr *)&ss, sl), 0);
 	assert_int_equal(listen(lfd, 4), 0);
-	sl = sizeof(ss);
-	getsockname(lfd, (struct sockaddr *)&ss, &sl);
-	c = nb_connect(AF_INET, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+	c = nb_connect(AF_INET, it_local_port(lfd));
 	assert_true(c >= 0);
 	s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(s >= 0);
@@ -442,9 +426,7 @@ static void test_peer_in_on_close(void **state)
 	assert_int_equal(zg_reactor_listen(r, (struct sockaddr *)&ss, sl, 0, 0, &port), 0);
 	c = nb_connect(AF_INET, port);
 	assert_true(c >= 0);
-	sl = sizeof(ss);
-	getsockname(c, (struct sockaddr *)&ss, &sl);
-	cport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	cport = it_local_port(c);
 	echo_via(r, c, "probe");
 	a.probe = true;
 	a.probe_listen_port = port;

@@ -41,14 +41,9 @@ struct app_conn {
 
 static void on_open(struct zg_conn *c)
 {
-	struct app_conn *a = calloc(1, sizeof(*a));
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
+	struct app_conn *a = it_conn_alloc(c, sizeof(*a));
 
-	IT_ASSERT(a);
-	if (zg_conn_peer(c, (struct sockaddr *)&sa, &sl) == 0)
-		a->port = ntohs(sa.sin_port);
-	zg_conn_set_udata(c, a);
+	a->port = it_peer_port(c);
 	atomic_fetch_add(&opens, 1);
 }
 
@@ -109,14 +104,12 @@ static const struct zg_handler handler = {
 
 static int reason_of(int fd)
 {
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
+	uint16_t port = it_local_port(fd);
 	int r = 1;
 
-	getsockname(fd, (struct sockaddr *)&sa, &sl);
 	pthread_mutex_lock(&lock);
 	for (unsigned i = 0; i < nrecs; i++)
-		if (recs[i].port == ntohs(sa.sin_port))
+		if (recs[i].port == port)
 			r = recs[i].reason;
 	pthread_mutex_unlock(&lock);
 	return r; /* 1: no on_close seen */
@@ -285,9 +278,7 @@ static void test_stop_delivers_inflight_output(void **state)
 		assert_true(fd >= 0);
 		echo_ok(fd, "again");
 		close(fd);
-		zg_server_stop(s, 1000);
-		assert_int_equal(zg_server_wait(s), 0);
-		zg_server_free(s);
+		it_server_end(s);
 	}
 	free(buf);
 }

@@ -30,9 +30,7 @@ struct app_conn {
 
 static void on_open(struct zg_conn *c)
 {
-	struct app_conn *a = calloc(1, sizeof(*a));
-	IT_ASSERT(a);
-	zg_conn_set_udata(c, a);
+	it_conn_alloc(c, sizeof(struct app_conn));
 }
 
 static void on_data(struct zg_conn *c)
@@ -92,25 +90,20 @@ static const struct zg_handler handler = {
 static struct zg_server *start(void)
 {
 	struct zg_server_config cfg;
-	struct zg_server *s;
 
 	atomic_store(&closes, 0);
 	atomic_store(&bad_reasons, 0);
 	atomic_store(&after_shut_bytes, 0);
 	atomic_store(&epipe_seen, 0);
 	it_server_config(&cfg, 2);
-	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
-	assert_int_equal(zg_server_start(s), 0);
-	return s;
+	return it_server_start(&cfg, &handler, NULL);
 }
 
 static void finish(struct zg_server *s, unsigned n)
 {
 	assert_true(IT_WAIT(atomic_load(&closes) == n, 10000));
 	assert_int_equal(atomic_load(&bad_reasons), 0);
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	it_server_end(s);
 }
 
 static void test_client_half_close(void **state)

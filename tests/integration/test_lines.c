@@ -29,9 +29,7 @@ struct app_conn {
 
 static void on_open(struct zg_conn *c)
 {
-	struct app_conn *a = calloc(1, sizeof(*a));
-	IT_ASSERT(a);
-	zg_conn_set_udata(c, a);
+	it_conn_alloc(c, sizeof(struct app_conn));
 }
 
 /* Offset of the first '\n' at or after `from`, -1 if none. */
@@ -115,23 +113,13 @@ static const struct zg_handler handler = {
 static struct zg_server *start(void)
 {
 	struct zg_server_config cfg;
-	struct zg_server *s;
 
 	atomic_store(&spurious, 0);
 	atomic_store(&calls, 0);
 	it_server_config(&cfg, 2);
 	cfg.reactor.buf_size = 512;
 	cfg.reactor.buf_count = 1024;
-	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
-	assert_int_equal(zg_server_start(s), 0);
-	return s;
-}
-
-static void stop(struct zg_server *s)
-{
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	return it_server_start(&cfg, &handler, NULL);
 }
 
 /* Build nlines lines (line i: a prefix, then i-dependent bytes without
@@ -219,7 +207,7 @@ static void test_pipelined_random_pieces(void **state)
 	run_script(zg_server_port(s), &sc, 100);
 	free_script(&sc);
 	assert_int_equal(atomic_load(&spurious), 0);
-	stop(s);
+	it_server_end(s);
 }
 
 static void test_byte_at_a_time(void **state)
@@ -234,7 +222,7 @@ static void test_byte_at_a_time(void **state)
 	/* on_data ran at most once per byte received (plus slack for
 	 * EOF), and never without anything new */
 	assert_int_equal(atomic_load(&spurious), 0);
-	stop(s);
+	it_server_end(s);
 }
 
 static void test_one_line_per_call(void **state)
@@ -249,7 +237,7 @@ static void test_one_line_per_call(void **state)
 	run_script(zg_server_port(s), &sc, sc.req_len);
 	assert_true(atomic_load(&calls) >= 300);
 	free_script(&sc);
-	stop(s);
+	it_server_end(s);
 }
 
 static void test_long_lines(void **state)
@@ -262,7 +250,7 @@ static void test_long_lines(void **state)
 	run_script(zg_server_port(s), &sc, 65536);
 	free_script(&sc);
 	assert_int_equal(atomic_load(&spurious), 0);
-	stop(s);
+	it_server_end(s);
 }
 
 int main(void)

@@ -16,19 +16,10 @@
 #define NCONN 5000
 #define MSG 48
 
-static atomic_uint opens, closes, bad_reasons;
-
-static void on_open(struct zg_conn *c) { (void)c; atomic_fetch_add(&opens, 1); }
-static void on_close(struct zg_conn *c, int reason)
-{
-	(void)c;
-	if (reason != 0)
-		atomic_fetch_add(&bad_reasons, 1);
-	atomic_fetch_add(&closes, 1);
-}
+static struct it_counts counts;
 
 static const struct zg_handler handler = {
-	.on_open = on_open, .on_data = it_echo_on_data, .on_close = on_close,
+	.on_open = it_count_open, .on_data = it_echo_on_data, .on_close = it_count_close,
 };
 
 struct cli {
@@ -94,13 +85,12 @@ static void test_5000_concurrent(void **state)
 	(void)state;
 	assert_non_null(cl);
 	it_server_config(&cfg, 2);
-	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
-	assert_int_equal(zg_server_start(s), 0);
+	s = it_server_start(&cfg, &handler, &counts);
 
 	assert_int_equal(connect_and_echo(cl, NCONN, zg_server_port(s)), NCONN);
 
 	/* all held open at once: both reactors together hold every one */
-	assert_true(IT_WAIT(atomic_load(&opens) == NCONN, 10000));
+	assert_true(IT_WAIT(atomic_load(&counts.opens) == NCONN, 10000));
 	for (unsigned i = 0; i < 2; i++)
 		assert_int_equal(it_query(zg_server_reactor(s, i), NULL, NULL, NULL, &per[i]), 0);
 	assert_int_equal(per[0] + per[1], NCONN);
@@ -109,19 +99,15 @@ static void test_5000_concurrent(void **state)
 	assert_int_equal(st.accepted, NCONN);
 	assert_int_equal(st.closed, 0);
 	assert_int_equal(st.shed, 0);
-	assert_int_equal(atomic_load(&closes), 0);
+	assert_int_equal(atomic_load(&counts.closes), 0);
 
 	for (unsigned i = 0; i < NCONN; i++)
 		close(cl[i].fd);
-	assert_true(IT_WAIT(atomic_load(&closes) == NCONN, 20000));
-	assert_true(IT_WAIT(it_server_quiescent(s, cfg.reactor.buf_count, &st), 10000));
-	assert_int_equal(st.accepted, NCONN);
-	assert_int_equal(st.closed, NCONN);
-	assert_int_equal(atomic_load(&bad_reasons), 0);
+	assert_true(IT_WAIT(atomic_load(&counts.closes) == NCONN, 20000));
+	it_server_drained(s, cfg.reactor.buf_count, NCONN, NULL);
+	assert_int_equal(atomic_load(&counts.bad_reasons), 0);
 
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	it_server_end(s);
 	free(cl);
 }
 
@@ -132,7 +118,7 @@ static uint64_t handled(struct zg_server *s)
 
 	if (it_server_stats(s, &st, NULL))
 		return 0;
-	return atomic_load(&opens) + st.shed;
+	return atomic_load(&counts.opens) + st.shed;
 }
 
 /* max_conns 100 on one reactor: 150 clients connect; 100 are served, the
@@ -147,12 +133,10 @@ static void test_max_conns_shed(void **state)
 	unsigned served = 0, refused = 0;
 
 	(void)state;
-	atomic_store(&opens, 0);
-	atomic_store(&closes, 0);
+	it_counts_reset(&counts);
 	it_server_config(&cfg, 1);
 	cfg.reactor.max_conns = 100;
-	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
-	assert_int_equal(zg_server_start(s), 0);
+	s = it_server_start(&cfg, &handler, &counts);
 	for (unsigned i = 0; i < 150; i++) {
 		fds[i] = it_connect(zg_server_port(s));
 		assert_true(fds[i] >= 0);
@@ -179,7 +163,7 @@ static void test_max_conns_shed(void **state)
 	assert_int_equal(st.accepted, 100);
 	for (unsigned i = 0; i < 150; i++)
 		close(fds[i]);
-	assert_true(IT_WAIT(atomic_load(&closes) == 100, 10000));
+	assert_true(IT_WAIT(atomic_load(&counts.closes) == 100, 10000));
 	/* slots are free again */
 	for (unsigned i = 0; i < 100; i++) {
 		uint8_t b[4];
@@ -193,9 +177,7 @@ static void test_max_conns_shed(void **state)
 		close(fds[i]);
 	assert_true(IT_WAIT(it_server_quiescent(s, cfg.reactor.buf_count, &st), 10000));
 	assert_int_equal(st.accepted, 200);
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	it_server_end(s);
 }
 
 /* Out of fds (EMFILE) the multishot accept ends; it must be re-armed

@@ -27,9 +27,7 @@ struct app_conn {
 
 static void on_open(struct zg_conn *c)
 {
-	struct app_conn *a = calloc(1, sizeof(*a));
-	IT_ASSERT(a);
-	zg_conn_set_udata(c, a);
+	it_conn_alloc(c, sizeof(struct app_conn));
 }
 
 static void on_data(struct zg_conn *c)
@@ -81,7 +79,6 @@ static const struct zg_handler handler = {
 static struct zg_server *start(void)
 {
 	struct zg_server_config cfg;
-	struct zg_server *s;
 
 	atomic_store(&closes, 0);
 	atomic_store(&fulls, 0);
@@ -90,9 +87,7 @@ static struct zg_server *start(void)
 	atomic_store(&max_seen, 0);
 	it_server_config(&cfg, 1);
 	cfg.reactor.max_input = MAX_INPUT;
-	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
-	assert_int_equal(zg_server_start(s), 0);
-	return s;
+	return it_server_start(&cfg, &handler, NULL);
 }
 
 static void stop(struct zg_server *s)
@@ -102,9 +97,7 @@ static void stop(struct zg_server *s)
 
 	zg_reactor_config_init(&rc);
 	assert_true(IT_WAIT(it_server_quiescent(s, rc.buf_count, &st), 10000));
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	it_server_end(s);
 }
 
 static void test_hoarder_closed_e2big(void **state)

@@ -41,9 +41,7 @@ struct app_conn {
 
 static void on_open(struct zg_conn *c)
 {
-	struct app_conn *a = calloc(1, sizeof(*a));
-	IT_ASSERT(a);
-	zg_conn_set_udata(c, a);
+	it_conn_alloc(c, sizeof(struct app_conn));
 	the_conn = c;
 }
 
@@ -138,7 +136,6 @@ static const struct zg_handler handler = {
 static struct zg_server *start(void)
 {
 	struct zg_server_config cfg;
-	struct zg_server *s;
 
 	the_conn = NULL;
 	flooded = 0;
@@ -152,16 +149,7 @@ static struct zg_server *start(void)
 	it_server_config(&cfg, 1);
 	cfg.reactor.max_output = MAX_OUTPUT;
 	cfg.reactor.idle_timeout_ms = 0;
-	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
-	assert_int_equal(zg_server_start(s), 0);
-	return s;
-}
-
-static void stop(struct zg_server *s)
-{
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	return it_server_start(&cfg, &handler, NULL);
 }
 
 /* Send the pattern stream from *sent on, until the socket stays
@@ -186,16 +174,24 @@ static bool stream_until_stuck(int fd, size_t *sent)
 	return false;
 }
 
-static void send_rest_and_finish(int fd, size_t *sent, size_t total)
+/* Send the pattern stream from sent up to total; the server must
+ * consume all of it, in order. Then close, wait for the on_close and
+ * end the server. */
+static void send_rest_and_finish(struct zg_server *s, int fd, size_t sent, size_t total)
 {
 	static uint8_t buf[65536];
 
-	while (*sent < total) {
-		size_t n = total - *sent < sizeof(buf) ? total - *sent : sizeof(buf);
-		it_fill(buf, n, 5, *sent);
+	while (sent < total) {
+		size_t n = total - sent < sizeof(buf) ? total - sent : sizeof(buf);
+		it_fill(buf, n, 5, sent);
 		assert_int_equal(it_send_all(fd, buf, n, 10000), 0);
-		*sent += n;
+		sent += n;
 	}
+	assert_true(IT_WAIT(atomic_load(&consumed) == sent, 10000));
+	assert_int_equal(atomic_load(&bad_bytes), 0);
+	close(fd);
+	assert_true(IT_WAIT(atomic_load(&closes) == 1, 5000));
+	it_server_end(s);
 }
 
 static void resume_on_reactor(struct zg_reactor *r, void *arg)
@@ -227,12 +223,7 @@ static void test_pause_resume(void **state)
 
 	/* resume from the test thread, through a post */
 	assert_int_equal(it_query(zg_server_reactor(s, 0), resume_on_reactor, NULL, NULL, NULL), 0);
-	send_rest_and_finish(fd, &sent, sent + (8u << 20));
-	assert_true(IT_WAIT(atomic_load(&consumed) == sent, 10000));
-	assert_int_equal(atomic_load(&bad_bytes), 0);
-	close(fd);
-	assert_true(IT_WAIT(atomic_load(&closes) == 1, 5000));
-	stop(s);
+	send_rest_and_finish(s, fd, sent, sent + (8u << 20));
 }
 
 /* A pause in mid-stream (the client sending at full speed, the recv
@@ -258,12 +249,7 @@ static void test_pause_mid_stream(void **state)
 		      "the client got stuck after %zu KiB\n", atomic_load(&paused_at) >> 10,
 		      after >> 10, sent >> 10);
 	assert_int_equal(it_query(zg_server_reactor(s, 0), resume_on_reactor, NULL, NULL, NULL), 0);
-	send_rest_and_finish(fd, &sent, sent + (1u << 20));
-	assert_true(IT_WAIT(atomic_load(&consumed) == sent, 10000));
-	assert_int_equal(atomic_load(&bad_bytes), 0);
-	close(fd);
-	assert_true(IT_WAIT(atomic_load(&closes) == 1, 5000));
-	stop(s);
+	send_rest_and_finish(s, fd, sent, sent + (1u << 20));
 }
 
 /* Output queued past max_output / 2 pauses reading: a client that
@@ -290,12 +276,7 @@ static void test_backlog_pauses_reading(void **state)
 		got += (size_t)k;
 	}
 	assert_true(atomic_load(&drains) >= 1);
-	send_rest_and_finish(fd, &sent, sent + (1u << 20));
-	assert_true(IT_WAIT(atomic_load(&consumed) == sent, 10000));
-	assert_int_equal(atomic_load(&bad_bytes), 0);
-	close(fd);
-	assert_true(IT_WAIT(atomic_load(&closes) == 1, 5000));
-	stop(s);
+	send_rest_and_finish(s, fd, sent, sent + (1u << 20));
 }
 
 /* on_drain: never for output that stays under max_output / 2 (plain
@@ -327,7 +308,7 @@ static void test_on_drain_once_per_backlog(void **state)
 	close(fd);
 	assert_true(IT_WAIT(atomic_load(&closes) == 2, 5000));
 	assert_int_equal(atomic_load(&drains), 1);
-	stop(s);
+	it_server_end(s);
 }
 
 int main(void)

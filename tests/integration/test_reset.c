@@ -86,15 +86,13 @@ static void resets_on(unsigned threads, unsigned rounds)
 {
 	struct zg_server_config cfg;
 	struct zg_server *s;
-	struct zg_reactor_stats st;
 	unsigned total = 0;
 
 	atomic_store(&opens, 0);
 	atomic_store(&closes, 0);
 	atomic_store(&odd_reasons, 0);
 	it_server_config(&cfg, threads);
-	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
-	assert_int_equal(zg_server_start(s), 0);
+	s = it_server_start(&cfg, &handler, NULL);
 
 	for (unsigned r = 0; r < rounds; r++) {
 		for (unsigned k = 0; k < RST_KINDS; k++) {
@@ -110,17 +108,13 @@ static void resets_on(unsigned threads, unsigned rounds)
 	total++;
 
 	assert_true(IT_WAIT(atomic_load(&closes) == total, 20000));
-	assert_true(IT_WAIT(it_server_quiescent(s, cfg.reactor.buf_count, &st), 10000));
-	assert_int_equal(st.accepted, total);
-	assert_int_equal(st.closed, total);
+	it_server_drained(s, cfg.reactor.buf_count, total, NULL);
 	assert_int_equal(atomic_load(&opens), total);
 	if (atomic_load(&odd_reasons))
 		fail_msg("%u on_close reasons other than 0/-ECONNRESET/-EPIPE, e.g. %d (%s)",
 			 atomic_load(&odd_reasons), atomic_load(&last_odd),
 			 zg_strerror(atomic_load(&last_odd)));
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	it_server_end(s);
 }
 
 static void test_resets_1_thread(void **state) { (void)state; resets_on(1, 40); }
@@ -162,8 +156,7 @@ static void test_reset_storm(void **state)
 	atomic_store(&closes, 0);
 	atomic_store(&odd_reasons, 0);
 	it_server_config(&cfg, 2);
-	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
-	assert_int_equal(zg_server_start(s), 0);
+	s = it_server_start(&cfg, &handler, NULL);
 	for (unsigned i = 0; i < 6; i++) {
 		a[i] = (struct storm_arg){ zg_server_port(s), i };
 		assert_int_equal(pthread_create(&t[i], NULL, storm, &a[i]), 0);
@@ -176,9 +169,7 @@ static void test_reset_storm(void **state)
 	assert_int_equal(st.closed, st.accepted);
 	assert_int_equal(atomic_load(&closes), st.closed);
 	assert_int_equal(atomic_load(&odd_reasons), 0);
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	it_server_end(s);
 }
 
 int main(void)

@@ -164,8 +164,7 @@ static void exhaust(unsigned compact_segs)
 	cfg.reactor.compact_segs = compact_segs;
 	cfg.on_reactor_start = reactor_start;
 	cfg.on_reactor_stop = reactor_stop;
-	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
-	assert_int_equal(zg_server_start(s), 0);
+	s = it_server_start(&cfg, &handler, NULL);
 
 	for (unsigned i = 0; i < NCLIENTS; i++) {
 		a[i] = (struct cli){ zg_server_port(s), i + compact_segs * 100, 0, 0 };
@@ -194,9 +193,7 @@ static void exhaust(unsigned compact_segs)
 		assert_true(dry_holds > 0); /* the application held the whole ring */
 	assert_int_equal(st.accepted, NCLIENTS);
 	assert_int_equal(st.closed, NCLIENTS);
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	it_server_end(s);
 }
 
 static void test_exhaustion_default_compaction(void **state) { (void)state; exhaust(16); }

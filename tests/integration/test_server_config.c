@@ -65,13 +65,6 @@ static void echo_check(int family, uint16_t port)
 	close(fd);
 }
 
-static void run_stop_free(struct zg_server *s)
-{
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
-}
-
 static void test_default_threads_and_hooks(void **state)
 {
 	struct zg_server_config cfg;
@@ -102,7 +95,7 @@ static void test_default_threads_and_hooks(void **state)
 	assert_null(zg_server_reactor(s, ncpu));
 	for (unsigned i = 0; i < 4; i++)
 		echo_check(AF_INET, zg_server_port(s));
-	run_stop_free(s);
+	it_server_end(s);
 	assert_int_equal(atomic_load(&stops), ncpu);
 	assert_int_equal(atomic_load(&bad_start), 0);
 }
@@ -118,24 +111,11 @@ static void test_pin_threads(void **state)
 	it_server_config(&cfg, 2);
 	cfg.pin_threads = true;
 	cfg.on_reactor_start = reactor_start_pinned;
-	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
-	assert_int_equal(zg_server_start(s), 0);
+	s = it_server_start(&cfg, &handler, NULL);
 	assert_int_equal(atomic_load(&pinned_ok), 2);
 	assert_int_equal(atomic_load(&pinned_bad), 0);
 	echo_check(AF_INET, zg_server_port(s));
-	run_stop_free(s);
-}
-
-static bool have_ipv6(void)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = it_addr(AF_INET6, 0, &ss);
-	int fd = socket(AF_INET6, SOCK_STREAM, 0);
-	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&ss, sl) == 0;
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
+	it_server_end(s);
 }
 
 static void test_ipv6_host(void **state)
@@ -144,7 +124,7 @@ static void test_ipv6_host(void **state)
 	struct zg_server *s;
 
 	(void)state;
-	if (!have_ipv6()) {
+	if (!it_have_ipv6()) {
 		print_message("SKIP: no IPv6 loopback\n");
 		skip();
 	}
@@ -157,7 +137,7 @@ static void test_ipv6_host(void **state)
 		assert_int_equal(zg_server_start(s), 0);
 		for (unsigned i = 0; i < 8; i++)
 			echo_check(AF_INET6, zg_server_port(s));
-		run_stop_free(s);
+		it_server_end(s);
 	}
 }
 
@@ -177,9 +157,7 @@ static void test_listen_fd(void **state)
 		setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		assert_int_equal(bind(lfd, (struct sockaddr *)&ss, sl), 0);
 		assert_int_equal(listen(lfd, 128), 0);
-		sl = sizeof(ss);
-		getsockname(lfd, (struct sockaddr *)&ss, &sl);
-		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		port = it_local_port(lfd);
 
 		it_server_config(&cfg, 2);
 		cfg.listen_fd = lfd;
@@ -189,7 +167,7 @@ static void test_listen_fd(void **state)
 		assert_int_equal(zg_server_start(s), 0);
 		for (unsigned i = 0; i < 16; i++)
 			echo_check(AF_INET, port);
-		run_stop_free(s);
+		it_server_end(s);
 		/* the server owned it: closed now */
 		assert_int_equal(fcntl(lfd, F_GETFD), -1);
 		assert_int_equal(errno, EBADF);
@@ -247,8 +225,7 @@ static void test_stop_from_signal_handler(void **state)
 
 	(void)state;
 	it_server_config(&cfg, 2);
-	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &sig_server), 0);
-	assert_int_equal(zg_server_start(sig_server), 0);
+	sig_server = it_server_start(&cfg, &handler, NULL);
 	fd = it_connect(zg_server_port(sig_server));
 	assert_true(fd >= 0);
 	memset(&sa, 0, sizeof(sa));

@@ -57,14 +57,9 @@ static struct record *rec_find(uint16_t port)
 
 static void on_open(struct zg_conn *c)
 {
-	struct app_conn *a = calloc(1, sizeof(*a));
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
+	struct app_conn *a = it_conn_alloc(c, sizeof(*a));
 
-	IT_ASSERT(a);
-	if (zg_conn_peer(c, (struct sockaddr *)&sa, &sl) == 0)
-		a->peer_port = ntohs(sa.sin_port);
-	zg_conn_set_udata(c, a);
+	a->peer_port = it_peer_port(c);
 }
 
 /* Write the stream until TARGET or until the queue refuses. */
@@ -147,7 +142,6 @@ static size_t max_output = MAX_OUTPUT;
 static struct zg_server *start(unsigned idle_ms)
 {
 	struct zg_server_config cfg;
-	struct zg_server *s;
 
 	for (size_t i = 0; i < sizeof(pattern); i++)
 		pattern[i] = it_byte(7, i % CHUNK);
@@ -157,18 +151,7 @@ static struct zg_server *start(unsigned idle_ms)
 	it_server_config(&cfg, 1);
 	cfg.reactor.max_output = max_output;
 	cfg.reactor.idle_timeout_ms = idle_ms;
-	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
-	assert_int_equal(zg_server_start(s), 0);
-	return s;
-}
-
-static uint16_t local_port(int fd)
-{
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-
-	getsockname(fd, (struct sockaddr *)&sa, &sl);
-	return ntohs(sa.sin_port);
+	return it_server_start(&cfg, &handler, NULL);
 }
 
 static void test_backpressure_bounds_memory(void **state)
@@ -206,7 +189,7 @@ static void test_backpressure_bounds_memory(void **state)
 	}
 	assert_true(IT_WAIT(atomic_load(&closes) == NSLOW, 10000));
 	for (unsigned i = 0; i < NSLOW; i++) {
-		struct record *r = rec_find(local_port(fds[i]));
+		struct record *r = rec_find(it_local_port(fds[i]));
 		assert_non_null(r);
 		assert_int_equal(r->first_err, -ENOBUFS);
 		assert_true(r->max_pending <= MAX_OUTPUT);
@@ -216,9 +199,7 @@ static void test_backpressure_bounds_memory(void **state)
 		assert_int_equal(r->reason, 0);
 		close(fds[i]);
 	}
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	it_server_end(s);
 	free(buf);
 }
 
@@ -234,9 +215,9 @@ static void test_idle_timeout_closes_stuck(void **state)
 	silent = it_connect(zg_server_port(s));
 	busy = it_connect(zg_server_port(s));
 	assert_true(stuck >= 0 && silent >= 0 && busy >= 0);
-	stuck_port = local_port(stuck);
-	silent_port = local_port(silent);
-	busy_port = local_port(busy);
+	stuck_port = it_local_port(stuck);
+	silent_port = it_local_port(silent);
+	busy_port = it_local_port(busy);
 	assert_int_equal(it_send_all(stuck, "go", 2, 5000), 0);
 	assert_true(IT_WAIT(atomic_load(&refused) == 1, 10000));
 
@@ -278,9 +259,7 @@ static void test_idle_timeout_closes_stuck(void **state)
 	close(silent);
 	close(busy);
 	assert_true(IT_WAIT(atomic_load(&closes) == 3, 10000));
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	it_server_end(s);
 }
 
 /* A graceful close whose output the peer never reads does not keep the
@@ -297,7 +276,7 @@ static void test_idle_timeout_during_graceful_close(void **state)
 	max_output = MAX_OUTPUT;
 	fd = it_connect(zg_server_port(s));
 	assert_true(fd >= 0);
-	port = local_port(fd);
+	port = it_local_port(fd);
 	assert_int_equal(it_send_all(fd, "c", 1, 5000), 0);
 	if (!IT_WAIT(atomic_load(&closes) == 1, 10000))
 		fail_msg("a gracefully closing connection whose peer does not read was "
@@ -307,9 +286,7 @@ static void test_idle_timeout_during_graceful_close(void **state)
 	assert_int_equal(rec_find(port)->reason, -ETIMEDOUT);
 	pthread_mutex_unlock(&rec_lock);
 	close(fd);
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	it_server_end(s);
 }
 
 int main(void)

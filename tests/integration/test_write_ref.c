@@ -76,12 +76,10 @@ static void release(void *arg)
 
 static void on_open(struct zg_conn *c)
 {
-	struct app_conn *a = calloc(1, sizeof(*a));
+	struct app_conn *a = it_conn_alloc(c, sizeof(*a));
 
-	IT_ASSERT(a);
 	a->c = c;
 	a->last_id = -1;
-	zg_conn_set_udata(c, a);
 }
 
 static void respond(struct zg_conn *c, struct app_conn *a, uint64_t seed)
@@ -148,7 +146,6 @@ static size_t response_len(void)
 static struct zg_server *start(size_t zc_threshold, size_t scale)
 {
 	struct zg_server_config cfg;
-	struct zg_server *s;
 
 	big_scale = scale;
 	atomic_store(&conns_closed, 0);
@@ -159,9 +156,7 @@ static struct zg_server *start(size_t zc_threshold, size_t scale)
 	it_server_config(&cfg, 1);
 	cfg.reactor.zc_threshold = zc_threshold;
 	cfg.on_reactor_start = reactor_start;
-	assert_int_equal(zg_server_new(&cfg, &handler, NULL, &s), 0);
-	assert_int_equal(zg_server_start(s), 0);
-	return s;
+	return it_server_start(&cfg, &handler, NULL);
 }
 
 static void finish(struct zg_server *s, unsigned nconns, bool check_order)
@@ -174,9 +169,7 @@ static void finish(struct zg_server *s, unsigned nconns, bool check_order)
 	else if (atomic_load(&order_errors))
 		print_message("note: %u releases out of queue order with SEND_ZC\n",
 			      atomic_load(&order_errors));
-	zg_server_stop(s, 1000);
-	assert_int_equal(zg_server_wait(s), 0);
-	zg_server_free(s);
+	it_server_end(s);
 }
 
 /* Two responses on one connection: bytes exact, all released. */
@@ -215,13 +208,10 @@ static void test_write_ref_plain(void **state)
 	assert_int_equal(atomic_load(&releases), 2 * NPARTS);
 }
 
-/* The peer resets while megabytes of references are queued: all are
- * released once, before on_close. */
-static void test_write_ref_reset(void **state)
+/* 10 connections ask for two responses each and reset after 1000 bytes,
+ * with megabytes of references still queued. */
+static void resets(struct zg_server *s)
 {
-	struct zg_server *s = start(0, 4);
-
-	(void)state;
 	for (unsigned k = 0; k < 10; k++) {
 		int fd = it_connect(zg_server_port(s));
 		uint8_t b[1000];
@@ -230,6 +220,16 @@ static void test_write_ref_reset(void **state)
 		assert_int_equal(it_recv_exact(fd, b, sizeof(b), 5000), (ssize_t)sizeof(b));
 		it_close_rst(fd);
 	}
+}
+
+/* The peer resets while megabytes of references are queued: all are
+ * released once, before on_close. */
+static void test_write_ref_reset(void **state)
+{
+	struct zg_server *s = start(0, 4);
+
+	(void)state;
+	resets(s);
 	finish(s, 10, true);
 	assert_int_equal(atomic_load(&releases), 10 * 2 * NPARTS);
 }
@@ -246,16 +246,22 @@ static bool zc_available(void)
 	return f & ZG_FEAT_SEND_ZC;
 }
 
+/* Skip the calling test when the kernel lacks SEND_ZC. */
+static void skip_without_zc(void)
+{
+	if (!zc_available()) {
+		print_message("SKIP: the kernel has no IORING_OP_SEND_ZC (ZG_FEAT_SEND_ZC)\n");
+		skip();
+	}
+}
+
 static void test_write_ref_zero_copy(void **state)
 {
 	struct zg_server *s;
 	struct zg_reactor_stats st;
 
 	(void)state;
-	if (!zc_available()) {
-		print_message("SKIP: the kernel has no IORING_OP_SEND_ZC (ZG_FEAT_SEND_ZC)\n");
-		skip();
-	}
+	skip_without_zc();
 	s = start(64 * 1024, 1);
 	exchange(s);
 	/* large refs went out with SEND_ZC: sends were made */
@@ -270,19 +276,9 @@ static void test_write_ref_zero_copy_reset(void **state)
 	struct zg_server *s;
 
 	(void)state;
-	if (!zc_available()) {
-		print_message("SKIP: the kernel has no IORING_OP_SEND_ZC (ZG_FEAT_SEND_ZC)\n");
-		skip();
-	}
+	skip_without_zc();
 	s = start(64 * 1024, 4);
-	for (unsigned k = 0; k < 10; k++) {
-		int fd = it_connect(zg_server_port(s));
-		uint8_t b[1000];
-		assert_true(fd >= 0);
-		assert_int_equal(it_send_all(fd, "rr", 2, 5000), 0);
-		assert_int_equal(it_recv_exact(fd, b, sizeof(b), 5000), (ssize_t)sizeof(b));
-		it_close_rst(fd);
-	}
+	resets(s);
 	finish(s, 10, false);
 	assert_int_equal(atomic_load(&releases), 10 * 2 * NPARTS);
 }
