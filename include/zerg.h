@@ -109,7 +109,9 @@ struct zg_reactor_config {
 	                           * peer's FIN after our own; default 2000     */
 	unsigned compact_segs;    /* input held in more than this many ring
 	                           * buffers is copied out so the buffers go
-	                           * back to the ring; default 16               */
+	                           * back to the ring; default 16. Held input
+	                           * is also copied out while under a quarter
+	                           * of the ring is free.                       */
 	unsigned flags;           /* ZG_RF_* below                              */
 	zg_log_fn log;            /* optional; called on the reactor thread     */
 	void *log_arg;

@@ -444,6 +444,20 @@ ZG_EXPORT void zg_conn_resume_read(struct zg_conn *c)
 		zg_conn_make_ready(c);
 }
 
+/* Input the application keeps past its on_data is copied out of the
+ * ring when it sits in many buffers (one slow consumer must not hold the
+ * ring), and when the ring runs low: a partial message waiting for its
+ * rest holds buffers the rest needs to arrive, and with as many waiting
+ * connections as buffers none could ever receive again. Fresh input is
+ * not copied otherwise: most of it is consumed by the callback that
+ * sees it. */
+static bool keeps_too_much(const struct zg_conn *c)
+{
+	bool in_ring = c->nsegs > 1 || (c->nsegs == 1 && c->segs[0].bid >= 0);
+
+	return in_ring && (c->nsegs > c->r->cfg.compact_segs || zg_bufring_low(&c->r->buf));
+}
+
 /* Run on_data for a ready connection (from the reactor's ready list). */
 void zg_conn_dispatch(struct zg_conn *c)
 {
@@ -463,11 +477,7 @@ void zg_conn_dispatch(struct zg_conn *c)
 			return;
 		if (!c->advanced)
 			c->examined = c->in_len;
-		/* Input the application keeps across iterations in many ring
-		 * buffers is copied out, so one slow consumer cannot hold the
-		 * ring (fresh input is never copied: most of it is consumed
-		 * in the callback that sees it). */
-		if (c->nsegs > r->cfg.compact_segs && compact(c, c->in_len)) {
+		if (keeps_too_much(c) && compact(c, c->in_len)) {
 			fail(c, -ENOMEM);
 			return;
 		}

@@ -88,6 +88,12 @@ static inline unsigned zg_bufring_publish(struct zg_bufring *b)
 	}
 	return n;
 }
+/* Under a quarter of the buffers left for the kernel, counting returns
+ * not yet published. */
+static inline bool zg_bufring_low(const struct zg_bufring *b)
+{
+	return (b->free + b->staged) * 4 < b->count;
+}
 /* How many slices a recv CQE of res bytes carries. */
 static inline unsigned zg_bufring_nslices(const struct zg_bufring *b, int res)
 {
