@@ -32,25 +32,6 @@ static void on_open(struct zg_conn *c)
 	it_conn_alloc(c, sizeof(struct app_conn));
 }
 
-/* Offset of the first '\n' at or after `from`, -1 if none. */
-static long find_nl(const struct zg_read_view *v, size_t from)
-{
-	size_t base = 0;
-
-	for (unsigned i = 0; i < v->nsegs; i++) {
-		const char *p = v->segs[i].iov_base;
-		size_t len = v->segs[i].iov_len;
-		if (from < base + len) {
-			const char *nl = memchr(p + (from - base), '\n', len - (from - base));
-			if (nl)
-				return (long)(base + (size_t)(nl - p));
-			from = base + len;
-		}
-		base += len;
-	}
-	return -1;
-}
-
 static void on_data(struct zg_conn *c)
 {
 	struct app_conn *a = zg_conn_udata(c);
@@ -68,7 +49,7 @@ static void on_data(struct zg_conn *c)
 	while (v.len) {
 		const uint8_t *line;
 		char *hdr;
-		long nl = find_nl(&v, searched);
+		ssize_t nl = zg_view_find(&v, searched, '\n');
 		size_t n;
 
 		if (nl < 0) {
