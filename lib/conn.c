@@ -73,6 +73,7 @@ static void conn_reset(struct zg_conn *c, struct zg_reactor *r, int fd, uint32_t
 	uint32_t gen = c->gen + 1;
 	bool heap_segs = segs && segs != c->inline_segs;
 	bool heap_iov = view_iov && view_iov != c->inline_iov;
+	bool heap_wq = wq && wq != c->inline_wq;
 
 	memset(c, 0, sizeof(*c));
 	c->r = r;
@@ -85,8 +86,8 @@ static void conn_reset(struct zg_conn *c, struct zg_reactor *r, int fd, uint32_t
 	c->view_cap = heap_iov ? view_cap : ZG_INLINE_SEGS;
 	c->carry = carry;
 	c->carry_cap = carry_cap;
-	c->wq = wq;
-	c->wq_cap = wq_cap;
+	c->wq = heap_wq ? wq : c->inline_wq;
+	c->wq_cap = heap_wq ? wq_cap : ZG_INLINE_WQ;
 	c->state = CS_OPEN;
 	zg_timer_setup(&c->tmo, r, TK_CONN, NULL, c);
 }
@@ -537,10 +538,13 @@ static struct zg_wentry *wq_push(struct zg_conn *c)
 			memmove(c->wq, c->wq + c->wq_head, c->wq_len * sizeof(*c->wq));
 			c->wq_head = 0;
 		} else {
-			unsigned cap = c->wq_cap ? c->wq_cap * 2 : 8;
-			struct zg_wentry *q = realloc(c->wq, cap * sizeof(*q));
+			unsigned cap = c->wq_cap < 8 ? 8 : c->wq_cap * 2;
+			struct zg_wentry *q = c->wq == c->inline_wq
+				? malloc(cap * sizeof(*q)) : realloc(c->wq, cap * sizeof(*q));
 			if (!q)
 				return NULL;
+			if (c->wq == c->inline_wq)
+				memcpy(q, c->inline_wq, sizeof(c->inline_wq));
 			c->wq = q;
 			c->wq_cap = cap;
 		}
@@ -669,6 +673,13 @@ static void prep_send(struct zg_conn *c, struct io_uring_sqe *sqe)
 		io_uring_sqe_set_data64(sqe, ud_make(OP_SEND_ZC, c->gen, c->slot));
 		e->zc = true;
 		c->zc_notif = true;
+		c->send_len = total;
+		return;
+	}
+	if (c->wq_len == 1) { /* the common case: no iovec to fill */
+		total = e->len - e->off;
+		io_uring_prep_send(sqe, c->fd, e->p + e->off, total, MSG_NOSIGNAL | MSG_WAITALL);
+		io_uring_sqe_set_data64(sqe, ud_make(OP_SEND, c->gen, c->slot));
 		c->send_len = total;
 		return;
 	}

@@ -161,9 +161,14 @@ enum conn_state { CS_FREE, CS_OPEN, CS_CLOSING, CS_LINGER, CS_DEAD };
 #define ZG_INLINE_SEGS 4
 #define ZG_MAX_IOV 8  /* entries per sendmsg; more go in the next send */
 
-/* Hot fields (touched for every message) first, so a message costs a
- * few cache lines of the connection; inline arrays and the sendmsg
- * header after them. */
+#define ZG_INLINE_WQ 2
+
+/* Laid out for a message's path at thousands of connections, where each
+ * line of a connection is a cache miss: the fields every message touches
+ * and the inline arrays its common case uses (one input segment, one
+ * output entry) come first, in the first five lines; the rest after.
+ * The struct is a whole number of cache lines (the connection table is
+ * page aligned), so no connection straddles a line it does not need. */
 struct zg_conn {
 	struct zg_reactor *r;
 	void *udata;
@@ -204,23 +209,27 @@ struct zg_conn {
 
 	/* timeouts: the node fires at the scheduled time; the real
 	 * deadline moves forward lazily without touching the heap */
-	unsigned timeout_ms;
 	uint64_t deadline;
-	uint64_t hard_deadline; /* zg_conn_set_deadline, 0 for none        */
-	struct zg_conn *next_ready, *next_dirty, *next_starved;
-
+	struct zg_conn *next_ready, *next_dirty;
 	struct iovec *view_iov;
 	unsigned view_cap;
+	unsigned timeout_ms;
+
+	struct zg_seg inline_segs[ZG_INLINE_SEGS];
+	struct iovec inline_iov[ZG_INLINE_SEGS];
+	struct zg_wentry inline_wq[ZG_INLINE_WQ];
+
+	/* not on every message's path */
+	uint64_t hard_deadline; /* zg_conn_set_deadline, 0 for none        */
+	struct zg_conn *next_starved;
 	uint8_t *carry;        /* compacted input (owned)                 */
 	size_t carry_cap;
 	void (*zc_release)(void *);
 	void *zc_arg;
 	struct zg_timer tmo;
-	struct zg_seg inline_segs[ZG_INLINE_SEGS];
-	struct iovec inline_iov[ZG_INLINE_SEGS];
 	struct msghdr msg;
 	struct iovec iov[ZG_MAX_IOV];
-};
+} __attribute__((aligned(64)));
 
 /* ---- reactor ------------------------------------------------------- */
 struct zg_post {
@@ -247,7 +256,8 @@ struct zg_reactor {
 	bool handoff;               /* ZG_ACCEPT_ONE: spread accepted fds */
 
 	struct zg_bufring buf;
-	struct zg_conn *conns;      /* max_conns slots                    */
+	struct zg_conn *conns;      /* max_conns slots (mmap)             */
+	size_t conns_bytes;
 	uint32_t *free_slots;       /* stack of free slot indices         */
 	uint32_t nfree;
 	uint32_t hiwater;           /* slots [0, hiwater) were ever used   */

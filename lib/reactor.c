@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -120,9 +121,13 @@ static int conns_init(struct zg_reactor *r)
 {
 	unsigned n = r->cfg.max_conns;
 
-	/* calloc of a large table is mmap-backed: untouched slots cost no
-	 * memory, and slots are handed out lowest first. */
-	r->conns = calloc(n, sizeof(*r->conns));
+	/* Anonymous memory: zeroed, page (so cache line) aligned, and
+	 * untouched slots cost nothing; slots are handed out lowest first. */
+	r->conns_bytes = (size_t)n * sizeof(*r->conns);
+	r->conns = mmap(NULL, r->conns_bytes, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r->conns == MAP_FAILED)
+		r->conns = NULL;
 	r->free_slots = malloc(n * sizeof(*r->free_slots));
 	if (!r->conns || !r->free_slots)
 		return -ENOMEM;
@@ -659,13 +664,15 @@ static void free_conns(struct zg_reactor *r)
 		if (c->state != CS_FREE)
 			zg_conn_drop(c);
 		free(c->carry);
-		free(c->wq);
+		if (c->wq != c->inline_wq)
+			free(c->wq);
 		if (c->view_iov != c->inline_iov)
 			free(c->view_iov);
 		if (c->segs != c->inline_segs)
 			free(c->segs);
 	}
-	free(r->conns);
+	if (r->conns)
+		munmap(r->conns, r->conns_bytes);
 	free(r->free_slots);
 }
 
