@@ -227,17 +227,21 @@ static int carry_reserve(struct zg_conn *c, size_t n)
  * starve the others). */
 static int compact(struct zg_conn *c, size_t n)
 {
-	size_t off = 0;
+	bool carry_first = c->nsegs && c->segs[0].bid < 0;
+	size_t off = 0, skip = carry_first ? (size_t)(c->segs[0].p - c->carry) : 0;
 	unsigned i = 0;
 
-	if (c->nsegs && c->segs[0].bid < 0) {
+	/* Allocate before touching anything: on -ENOMEM the input must be
+	 * as it was (zg_conn_contig leaves the connection open). Growing
+	 * the carry keeps its bytes, so segs[0] is found again at skip. */
+	if (carry_reserve(c, n) || (!carry_first && segs_reserve(c, c->nsegs + 1)))
+		return -ENOMEM;
+	if (carry_first) {
 		/* the carry is already first: keep its bytes, move them down */
-		memmove(c->carry, c->segs[0].p, c->segs[0].len);
+		memmove(c->carry, c->carry + skip, c->segs[0].len);
 		off = c->segs[0].len;
 		i = 1;
 	}
-	if (carry_reserve(c, n))
-		return -ENOMEM;
 	while (off < n) {
 		struct zg_seg *s = &c->segs[i];
 		size_t take = s->len < n - off ? s->len : n - off;
@@ -253,8 +257,6 @@ static int compact(struct zg_conn *c, size_t n)
 	}
 	/* segs[0] becomes the carry; segs[1..] are what was not copied */
 	if (i != 1) {
-		if (i == 0 && segs_reserve(c, c->nsegs + 1))
-			return -ENOMEM;
 		memmove(c->segs + 1, c->segs + i, (c->nsegs - i) * sizeof(*c->segs));
 		c->nsegs = c->nsegs - i + 1;
 	}
@@ -660,6 +662,14 @@ static bool use_zc(const struct zg_conn *c, const struct zg_wentry *e)
 	       (r->features & ZG_FEAT_SEND_ZC) && !c->zc_notif;
 }
 
+/* What one send takes of an entry: an SQE's length is 32 bits, and a
+ * send resumes where the last one stopped anyway. */
+static size_t send_size(const struct zg_wentry *e)
+{
+	size_t n = e->len - e->off;
+	return n > (1u << 30) ? (1u << 30) : n;
+}
+
 static void prep_send(struct zg_conn *c, struct io_uring_sqe *sqe)
 {
 	struct zg_wentry *e = &c->wq[c->wq_head];
@@ -667,7 +677,7 @@ static void prep_send(struct zg_conn *c, struct io_uring_sqe *sqe)
 	size_t total = 0;
 
 	if (use_zc(c, e)) {
-		total = e->len - e->off;
+		total = send_size(e);
 		io_uring_prep_send_zc(sqe, c->fd, e->p + e->off, total,
 				      MSG_NOSIGNAL | MSG_WAITALL, 0);
 		io_uring_sqe_set_data64(sqe, ud_make(OP_SEND_ZC, c->gen, c->slot));
@@ -677,7 +687,7 @@ static void prep_send(struct zg_conn *c, struct io_uring_sqe *sqe)
 		return;
 	}
 	if (c->wq_len == 1) { /* the common case: no iovec to fill */
-		total = e->len - e->off;
+		total = send_size(e);
 		io_uring_prep_send(sqe, c->fd, e->p + e->off, total, MSG_NOSIGNAL | MSG_WAITALL);
 		io_uring_sqe_set_data64(sqe, ud_make(OP_SEND, c->gen, c->slot));
 		c->send_len = total;
@@ -691,6 +701,7 @@ static void prep_send(struct zg_conn *c, struct io_uring_sqe *sqe)
 		total += e->len - e->off;
 	}
 	if (n == 1) {
+		total = total > (1u << 30) ? (1u << 30) : total; /* as send_size */
 		io_uring_prep_send(sqe, c->fd, c->iov[0].iov_base, total,
 				   MSG_NOSIGNAL | MSG_WAITALL);
 	} else {

@@ -89,10 +89,16 @@ static inline unsigned zg_bufring_publish(struct zg_bufring *b)
 	return n;
 }
 /* Under a quarter of the buffers left for the kernel, counting returns
- * not yet published. */
+ * not yet published. In incremental mode the buffer the kernel is still
+ * filling counts as free, but input kept in it pins it once it is full,
+ * so it is not counted. */
 static inline bool zg_bufring_low(const struct zg_bufring *b)
 {
-	return (b->free + b->staged) * 4 < b->count;
+	unsigned avail = b->free + b->staged;
+
+	if (b->inc && b->free)
+		avail--;
+	return avail * 4 < b->count;
 }
 /* How many slices a recv CQE of res bytes carries. */
 static inline unsigned zg_bufring_nslices(const struct zg_bufring *b, int res)

@@ -680,8 +680,7 @@ ZG_EXPORT void zg_reactor_free(struct zg_reactor *r)
 {
 	if (!r)
 		return;
-	if (r->conns)
-		free_conns(r);
+	free_conns(r);
 	for (unsigned i = 0; i < r->nlst; i++)
 		if (r->lst[i].fd >= 0)
 			close(r->lst[i].fd);

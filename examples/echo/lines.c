@@ -60,7 +60,10 @@ static void on_data(struct zg_conn *c)
 	size_t searched = (uintptr_t)zg_conn_udata(c);
 
 	zg_conn_set_udata(c, NULL);
-	zg_conn_read(c, &v);
+	if (zg_conn_read(c, &v)) {
+		zg_conn_close(c, ZG_CLOSE_ABORT);
+		return;
+	}
 	while (v.len) {
 		const uint8_t *line;
 		ssize_t nl = zg_view_find(&v, searched, '\n');
@@ -81,8 +84,10 @@ static void on_data(struct zg_conn *c)
 		}
 		reply(c, (const char *)line, (size_t)nl);
 		zg_conn_advance(c, (size_t)nl + 1, (size_t)nl + 1);
-		if (zg_conn_read(c, &v))
+		if (zg_conn_read(c, &v)) {
+			zg_conn_close(c, ZG_CLOSE_ABORT);
 			return;
+		}
 		searched = 0;
 	}
 }
