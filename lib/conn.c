@@ -46,8 +46,9 @@ void zg_conn_make_dirty(struct zg_conn *c)
 	if (c->dirty)
 		return;
 	c->dirty = true;
-	c->next_dirty = c->r->dirty_head;
-	c->r->dirty_head = c;
+	c->next_dirty = NULL;
+	*c->r->dirty_tail = c;
+	c->r->dirty_tail = &c->next_dirty;
 }
 
 static void put_buffer(struct zg_reactor *r, int32_t bid)

@@ -280,7 +280,7 @@ struct zg_reactor {
 	unsigned ring_features;     /* io_uring_params.features            */
 	int recv_limit;             /* multishot byte limit: 0 untried,
 	                             * 1 works, -1 not in this kernel      */
-	struct zg_conn *dirty_head;
+	struct zg_conn *dirty_head, **dirty_tail;
 	struct zg_conn *starved_head, **starved_tail;
 
 	struct zg_theap timers;

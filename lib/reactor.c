@@ -229,6 +229,7 @@ ZG_EXPORT int zg_reactor_new(const struct zg_reactor_config *cfg,
 	r->udata = udata;
 	r->wake_fd = -1;
 	r->ready_tail = &r->ready_head;
+	r->dirty_tail = &r->dirty_head;
 	r->starved_tail = &r->starved_head;
 	pthread_mutex_init(&r->post_lock, NULL);
 	r->now_ms = zg_clock_ms();
@@ -490,6 +491,8 @@ static void run_dirty(struct zg_reactor *r)
 
 	while ((c = r->dirty_head)) {
 		r->dirty_head = c->next_dirty;
+		if (!r->dirty_head)
+			r->dirty_tail = &r->dirty_head;
 		c->dirty = false;
 		if (c->state == CS_FREE)
 			zg_conn_release_slot(c);
