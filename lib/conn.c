@@ -663,12 +663,21 @@ static bool use_zc(const struct zg_conn *c, const struct zg_wentry *e)
 	       (r->features & ZG_FEAT_SEND_ZC) && !c->zc_notif;
 }
 
-/* What one send takes of an entry: an SQE's length is 32 bits, and a
- * send resumes where the last one stopped anyway. */
-static size_t send_size(const struct zg_wentry *e)
+/* At most this much per send: an SQE's length is 32 bits, and the next
+ * send resumes where one stopped anyway. */
+#define ZG_SEND_MAX (1u << 30)
+
+static size_t send_cap(size_t n)
 {
-	size_t n = e->len - e->off;
-	return n > (1u << 30) ? (1u << 30) : n;
+	return n > ZG_SEND_MAX ? ZG_SEND_MAX : n;
+}
+
+/* One contiguous range, one SEND. */
+static void prep_one(struct zg_conn *c, struct io_uring_sqe *sqe, uint8_t *p, size_t n)
+{
+	c->send_len = send_cap(n);
+	io_uring_prep_send(sqe, c->fd, p, c->send_len, MSG_NOSIGNAL | MSG_WAITALL);
+	io_uring_sqe_set_data64(sqe, ud_make(OP_SEND, c->gen, c->slot));
 }
 
 static void prep_send(struct zg_conn *c, struct io_uring_sqe *sqe)
@@ -678,20 +687,16 @@ static void prep_send(struct zg_conn *c, struct io_uring_sqe *sqe)
 	size_t total = 0;
 
 	if (use_zc(c, e)) {
-		total = send_size(e);
-		io_uring_prep_send_zc(sqe, c->fd, e->p + e->off, total,
+		c->send_len = send_cap(e->len - e->off);
+		io_uring_prep_send_zc(sqe, c->fd, e->p + e->off, c->send_len,
 				      MSG_NOSIGNAL | MSG_WAITALL, 0);
 		io_uring_sqe_set_data64(sqe, ud_make(OP_SEND_ZC, c->gen, c->slot));
 		e->zc = true;
 		c->zc_notif = true;
-		c->send_len = total;
 		return;
 	}
 	if (c->wq_len == 1) { /* the common case: no iovec to fill */
-		total = send_size(e);
-		io_uring_prep_send(sqe, c->fd, e->p + e->off, total, MSG_NOSIGNAL | MSG_WAITALL);
-		io_uring_sqe_set_data64(sqe, ud_make(OP_SEND, c->gen, c->slot));
-		c->send_len = total;
+		prep_one(c, sqe, e->p + e->off, e->len - e->off);
 		return;
 	}
 	for (unsigned i = 0; i < c->wq_len && n < ZG_MAX_IOV; i++, e++) {
@@ -702,15 +707,13 @@ static void prep_send(struct zg_conn *c, struct io_uring_sqe *sqe)
 		total += e->len - e->off;
 	}
 	if (n == 1) {
-		total = total > (1u << 30) ? (1u << 30) : total; /* as send_size */
-		io_uring_prep_send(sqe, c->fd, c->iov[0].iov_base, total,
-				   MSG_NOSIGNAL | MSG_WAITALL);
-	} else {
-		memset(&c->msg, 0, sizeof(c->msg));
-		c->msg.msg_iov = c->iov;
-		c->msg.msg_iovlen = n;
-		io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL | MSG_WAITALL);
+		prep_one(c, sqe, c->iov[0].iov_base, total);
+		return;
 	}
+	memset(&c->msg, 0, sizeof(c->msg));
+	c->msg.msg_iov = c->iov;
+	c->msg.msg_iovlen = n;
+	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL | MSG_WAITALL);
 	io_uring_sqe_set_data64(sqe, ud_make(OP_SEND, c->gen, c->slot));
 	c->send_len = total;
 }

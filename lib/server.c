@@ -331,7 +331,6 @@ ZG_EXPORT int zg_server_wait(struct zg_server *s)
 	return ret;
 }
 
-
 ZG_EXPORT void zg_server_free(struct zg_server *s)
 {
 	if (!s)
