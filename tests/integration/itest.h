@@ -500,6 +500,46 @@ static inline uint16_t it_peer_port(struct zg_conn *c)
 	return it_sa_port(&ss);
 }
 
+/* ---- driving a lone reactor from the test thread -------------------- */
+
+/* Run r (10 ms a pass) until cond holds or 5 s pass; the value of cond
+ * at the end. Every pass must leave the reactor running. */
+#define IT_PUMP(r, cond)                                                      \
+	({                                                                    \
+		uint64_t end_ = it_now_ms() + 5000;                           \
+		bool ok_;                                                     \
+		while (!(ok_ = (cond)) && it_now_ms() < end_)                 \
+			assert_int_equal(zg_reactor_run_once((r), 10), 1);    \
+		ok_;                                                          \
+	})
+
+/* Read exactly n bytes from fd (made nonblocking) while pumping r: how
+ * many came within 5 s. */
+static inline size_t it_pump_recv(struct zg_reactor *r, int fd, void *b, size_t n)
+{
+	size_t got = 0;
+	ssize_t k;
+
+	it_set_nonblock(fd, true);
+	IT_PUMP(r, got == n ||
+		   ((k = recv(fd, (uint8_t *)b + got, n - got, 0)) > 0 && (got += (size_t)k) == n));
+	return got;
+}
+
+/* Stop r, run it until it has stopped (5 s at most), free it. */
+static inline void it_reactor_end(struct zg_reactor *r)
+{
+	uint64_t end = it_now_ms() + 5000;
+	int ret;
+
+	zg_reactor_stop(r, 1000);
+	while ((ret = zg_reactor_run_once(r, 10)) == 1 && it_now_ms() < end)
+		;
+	assert_int_equal(ret, 0);
+	assert_int_equal(zg_reactor_run_once(r, 0), 0);
+	zg_reactor_free(r);
+}
+
 /* ---- asking a reactor about itself (from any thread) --------------- */
 
 struct it_query {

@@ -92,16 +92,6 @@ static struct zg_reactor *new_reactor(struct app *a)
 	return r;
 }
 
-/* Drive the reactor until cond holds (or 5 s). */
-#define PUMP(r, cond)                                                         \
-	({                                                                    \
-		uint64_t end_ = it_now_ms() + 5000;                           \
-		bool ok_;                                                     \
-		while (!(ok_ = (cond)) && it_now_ms() < end_)                 \
-			assert_int_equal(zg_reactor_run_once((r), 10), 1);    \
-		ok_;                                                          \
-	})
-
 /* Send msg on fd (non-blocking) and pump until the echo is back. */
 static void echo_via(struct zg_reactor *r, int fd, const char *msg)
 {
@@ -110,7 +100,7 @@ static void echo_via(struct zg_reactor *r, int fd, const char *msg)
 
 	assert_true(n < sizeof(b));
 	assert_int_equal(send(fd, msg, n, MSG_NOSIGNAL), (ssize_t)n);
-	assert_true(PUMP(r, ({
+	assert_true(IT_PUMP(r, ({
 		ssize_t k = recv(fd, b + got, sizeof(b) - got, MSG_DONTWAIT);
 		if (k > 0)
 			got += (size_t)k;
@@ -118,19 +108,6 @@ static void echo_via(struct zg_reactor *r, int fd, const char *msg)
 	})));
 	assert_int_equal(got, n);
 	assert_memory_equal(b, msg, n);
-}
-
-static void stop_and_free(struct zg_reactor *r)
-{
-	uint64_t end = it_now_ms() + 5000;
-	int ret;
-
-	zg_reactor_stop(r, 1000);
-	while ((ret = zg_reactor_run_once(r, 10)) == 1 && it_now_ms() < end)
-		;
-	assert_int_equal(ret, 0);
-	assert_int_equal(zg_reactor_run_once(r, 0), 0);
-	zg_reactor_free(r);
 }
 
 static int nb_connect(int family, uint16_t port)
@@ -167,7 +144,7 @@ static void test_listen_v4_and_v6(void **state)
 
 	c4 = nb_connect(AF_INET, p4);
 	assert_true(c4 >= 0);
-	assert_true(PUMP(r, a.opens == 1));
+	assert_true(IT_PUMP(r, a.opens == 1));
 	assert_false(a.bad_reactor);
 	assert_int_equal(zg_reactor_conn_count(r), 1);
 	echo_via(r, c4, "over IPv4");
@@ -185,7 +162,7 @@ static void test_listen_v4_and_v6(void **state)
 		socklen_t pl = sizeof(peer), ml = sizeof(me);
 		c6 = nb_connect(AF_INET6, p6);
 		assert_true(c6 >= 0);
-		assert_true(PUMP(r, a.opens == 2));
+		assert_true(IT_PUMP(r, a.opens == 2));
 		echo_via(r, c6, "over IPv6");
 		assert_int_equal(zg_conn_peer(a.last, (struct sockaddr *)&peer, &pl), 0);
 		getsockname(c6, (struct sockaddr *)&me, &ml);
@@ -197,13 +174,13 @@ static void test_listen_v4_and_v6(void **state)
 	close(c4);
 	if (c6 >= 0)
 		close(c6);
-	assert_true(PUMP(r, a.closes == a.opens));
+	assert_true(IT_PUMP(r, a.closes == a.opens));
 	assert_int_equal(a.last_reason, 0);
 	assert_int_equal(zg_reactor_conn_count(r), 0);
 	zg_reactor_stats(r, &st);
 	assert_int_equal(st.accepted, a.opens);
 	assert_int_equal(st.closed, a.opens);
-	stop_and_free(r);
+	it_reactor_end(r);
 }
 
 static void test_listen_fd(void **state)
@@ -228,8 +205,8 @@ static void test_listen_fd(void **state)
 		echo_via(r, c, "through a socket the test bound");
 		close(c);
 	}
-	assert_true(PUMP(r, a.closes == 5));
-	stop_and_free(r);
+	assert_true(IT_PUMP(r, a.closes == 5));
+	it_reactor_end(r);
 	/* the reactor owned the listening socket and closed it */
 	assert_int_equal(fcntl(lfd, F_GETFD), -1);
 	assert_int_equal(errno, EBADF);
@@ -253,12 +230,12 @@ static void test_adopt_socketpair(void **state)
 	zg_conn_close(a.last, ZG_CLOSE_GRACEFUL);
 	{
 		char b;
-		assert_true(PUMP(r, recv(sv[1], &b, 1, MSG_DONTWAIT) == 0));
+		assert_true(IT_PUMP(r, recv(sv[1], &b, 1, MSG_DONTWAIT) == 0));
 	}
 	close(sv[1]);
-	assert_true(PUMP(r, a.closes == 1));
+	assert_true(IT_PUMP(r, a.closes == 1));
 	assert_int_equal(a.last_reason, 0);
-	stop_and_free(r);
+	it_reactor_end(r);
 }
 
 static void test_adopt_tcp(void **state)
@@ -289,9 +266,9 @@ static void test_adopt_tcp(void **state)
 	echo_via(r, c, "adopted TCP");
 	/* the peer resets: on_close with an error or 0 */
 	it_close_rst(c);
-	assert_true(PUMP(r, a.closes == 1));
+	assert_true(IT_PUMP(r, a.closes == 1));
 	assert_true(a.last_reason == 0 || a.last_reason == -ECONNRESET);
-	stop_and_free(r);
+	it_reactor_end(r);
 }
 
 static void test_reuseport_two_reactors(void **state)
@@ -335,8 +312,8 @@ static void test_reuseport_two_reactors(void **state)
 		}
 	}
 	assert_int_equal(a1.closes + a2.closes, 64);
-	stop_and_free(r1);
-	stop_and_free(r2);
+	it_reactor_end(r1);
+	it_reactor_end(r2);
 }
 
 static unsigned fired;
@@ -383,7 +360,7 @@ static void test_timer_wakes_run_once(void **state)
 	assert_false(zg_timer_active(t));
 	assert_true(zg_reactor_now_ms(r) >= t0 + 100); /* 5 periods of 20 ms */
 	zg_timer_free(t);
-	stop_and_free(r);
+	it_reactor_end(r);
 }
 
 static void test_adopt_after_stop(void **state)
@@ -431,7 +408,7 @@ static void test_peer_in_on_close(void **state)
 	a.probe = true;
 	a.probe_listen_port = port;
 	shutdown(c, SHUT_WR); /* c keeps its fd number: the conn's is the lowest free */
-	assert_true(PUMP(r, a.closes == 1));
+	assert_true(IT_PUMP(r, a.closes == 1));
 	if (a.probe_fd >= 0 && a.probe_fd == a.probe_conn_fd && a.probe_peer_ret == 0 &&
 	    a.probe_peer_port != cport) {
 		close(a.probe_fd);
@@ -445,7 +422,7 @@ static void test_peer_in_on_close(void **state)
 		close(a.probe_fd);
 	a.probe = false;
 	close(c);
-	stop_and_free(r);
+	it_reactor_end(r);
 }
 
 /* A write (or close) made on the reactor's thread between two run_once
@@ -478,8 +455,8 @@ static void test_write_between_run_once_calls(void **state)
 	if (it_expect_eof(sv[1], 1000) != 0)
 		fail_msg("a close made between run_once calls was not carried out by the next call");
 	close(sv[1]);
-	assert_true(PUMP(r, a.closes == 1));
-	stop_and_free(r);
+	assert_true(IT_PUMP(r, a.closes == 1));
+	it_reactor_end(r);
 }
 
 static unsigned zero_fired;
@@ -521,7 +498,7 @@ static void test_zero_delay_timer_restart(void **state)
 	assert_true(zero_fired >= 1);
 	assert_true(zero_fired <= 10);
 	zg_timer_free(t);
-	stop_and_free(r);
+	it_reactor_end(r);
 }
 
 /* A callback may free its own (repeating) timer; other timers go on. */
@@ -563,7 +540,7 @@ static void test_timer_frees_itself(void **state)
 	assert_null(self_t);
 	assert_true(other_fired >= 10);
 	zg_timer_free(o);
-	stop_and_free(r);
+	it_reactor_end(r);
 }
 
 int main(void)

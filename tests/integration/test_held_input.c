@@ -100,24 +100,6 @@ static void test_partial_lines_on_a_small_ring(void **state)
 	it_server_end(s);
 }
 
-/* Run the lone reactor until cond holds or 5 s pass. */
-#define RUN_UNTIL(r, cond)                                                    \
-	do {                                                                  \
-		uint64_t end_ = it_now_ms() + 5000;                           \
-		while (!(cond) && it_now_ms() < end_)                         \
-			zg_reactor_run_once((r), 5);                          \
-	} while (0)
-
-/* Read exactly n bytes from the nonblocking fd, driving r meanwhile. */
-static size_t lone_read(struct zg_reactor *r, int fd, char *b, size_t n)
-{
-	size_t got = 0;
-	ssize_t k = 0;
-
-	RUN_UNTIL(r, got == n || ((k = recv(fd, b + got, n - got, 0)) > 0 && (got += (size_t)k) == n));
-	return got;
-}
-
 static void tiny_ring(bool force_inc)
 {
 	struct zg_reactor_config cfg;
@@ -145,34 +127,29 @@ static void tiny_ring(bool force_inc)
 	assert_int_equal(zg_reactor_listen(r, (struct sockaddr *)&ss, sl, 0, 0, &port), 0);
 	filler = it_connect(port);
 	assert_true(filler >= 0);
-	it_set_nonblock(filler, true);
 	for (unsigned i = 0; i < 4; i++) {
 		/* incremental: 5 + 59 bytes fill one 64-byte buffer exactly */
 		size_t n = inc ? 59 : 10;
 
 		x[i] = it_connect(port);
 		assert_true(x[i] >= 0);
-		it_set_nonblock(x[i], true);
 		assert_int_equal(send(x[i], "abcde", 5, 0), 5);
-		RUN_UNTIL(r, atomic_load(&partials_seen) == i + 1);
-		if (atomic_load(&partials_seen) != i + 1)
+		if (!IT_PUMP(r, atomic_load(&partials_seen) == i + 1))
 			fail_msg("partial line %u not seen: the ring is wedged", i);
 		memset(fill, 'f', n - 1);
 		fill[n - 1] = '\n';
 		assert_int_equal(send(filler, fill, n, 0), (ssize_t)n);
-		assert_int_equal(lone_read(r, filler, b, n), n);
+		assert_int_equal(it_pump_recv(r, filler, b, n), n);
 	}
 	for (unsigned i = 0; i < 4; i++)
 		assert_int_equal(send(x[i], "\n", 1, 0), 1);
 	for (unsigned i = 0; i < 4; i++) {
-		if (lone_read(r, x[i], b, 6) != 6 || memcmp(b, "abcde\n", 6))
+		if (it_pump_recv(r, x[i], b, 6) != 6 || memcmp(b, "abcde\n", 6))
 			fail_msg("waiting line %u was not answered: the ring is wedged", i);
 		close(x[i]);
 	}
 	close(filler);
-	zg_reactor_stop(r, 1000);
-	RUN_UNTIL(r, zg_reactor_run_once(r, 0) == 0);
-	zg_reactor_free(r);
+	it_reactor_end(r);
 }
 
 static void test_tiny_ring(void **state) { (void)state; tiny_ring(false); }

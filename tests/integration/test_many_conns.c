@@ -208,7 +208,6 @@ static void test_accept_rearmed_after_emfile(void **state)
 	struct rlimit saved, low;
 	uint16_t port;
 	int fds[20], maxfd = 0;
-	uint64_t end;
 
 	(void)state;
 	lone_opens = 0;
@@ -236,40 +235,22 @@ static void test_accept_rearmed_after_emfile(void **state)
 	sl = it_addr(AF_INET, port, &ss);
 	for (unsigned i = 0; i < 20; i++)
 		assert_int_equal(connect(fds[i], (struct sockaddr *)&ss, sl), 0);
-	end = it_now_ms() + 5000;
-	while ((lone_opens < 3 || !atomic_load(&emfile_logs)) && it_now_ms() < end)
-		zg_reactor_run_once(r, 10);
+	IT_PUMP(r, lone_opens >= 3 && atomic_load(&emfile_logs));
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
 	assert_int_equal(lone_opens, 3);
 	assert_true(atomic_load(&emfile_logs) > 0);
 
 	/* fds are available again: the rest are accepted and served */
-	end = it_now_ms() + 5000;
-	while (lone_opens < 20 && it_now_ms() < end)
-		zg_reactor_run_once(r, 10);
+	IT_PUMP(r, lone_opens >= 20);
 	assert_int_equal(lone_opens, 20);
 	for (unsigned i = 0; i < 20; i++) {
 		char b[8];
-		size_t got = 0;
 		assert_int_equal(send(fds[i], "again", 5, MSG_NOSIGNAL), 5);
-		it_set_nonblock(fds[i], true);
-		end = it_now_ms() + 5000;
-		while (got < 5 && it_now_ms() < end) {
-			ssize_t k;
-			zg_reactor_run_once(r, 10);
-			k = recv(fds[i], b + got, 5 - got, 0);
-			if (k > 0)
-				got += (size_t)k;
-		}
-		assert_int_equal(got, 5);
+		assert_int_equal(it_pump_recv(r, fds[i], b, 5), 5);
 		assert_memory_equal(b, "again", 5);
 		close(fds[i]);
 	}
-	zg_reactor_stop(r, 1000);
-	end = it_now_ms() + 5000;
-	while (zg_reactor_run_once(r, 10) == 1 && it_now_ms() < end)
-		;
-	zg_reactor_free(r);
+	it_reactor_end(r);
 }
 
 int main(void)

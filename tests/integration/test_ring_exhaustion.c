@@ -220,21 +220,18 @@ static void lone_data(struct zg_conn *c)
 		it_echo_on_data(c);
 }
 
-/* Drive the reactor until fd has returned n bytes into b, or 5 s. */
-static ssize_t lone_recv(struct zg_reactor *r, int fd, uint8_t *b, size_t n)
-{
-	uint64_t end = it_now_ms() + 5000;
-	size_t got = 0;
+#define LONE_BUFS 4
+#define H_BYTES 1024 /* enough to fill the whole ring */
 
-	it_set_nonblock(fd, true);
-	while (got < n && it_now_ms() < end) {
-		ssize_t k;
-		zg_reactor_run_once(r, 10);
-		k = recv(fd, b + got, n - got, 0);
-		if (k > 0)
-			got += (size_t)k;
-	}
-	return (ssize_t)got;
+/* H's whole input is held, out of the ring (every buffer free again). */
+static bool holder_settled(struct zg_reactor *r, struct lone *l, struct zg_reactor_stats *st,
+			   struct zg_read_view *v)
+{
+	zg_reactor_stats(r, st);
+	v->len = 0;
+	if (l->opens)
+		zg_conn_read(l->conns[0], v);
+	return v->len == H_BYTES && st->bufs_free == LONE_BUFS;
 }
 
 static void test_holder_leaves_the_ring(void **state)
@@ -249,12 +246,11 @@ static void test_holder_leaves_the_ring(void **state)
 	socklen_t sl = it_addr(AF_INET, 0, &ss);
 	uint16_t port;
 	int hfd, idle[8], dfd;
-	uint8_t hbuf[1024], back[1024], b[16];
-	uint64_t end;
+	uint8_t hbuf[H_BYTES], back[H_BYTES], b[16];
 
 	(void)state;
 	it_reactor_config(&cfg);
-	cfg.buf_count = 4;
+	cfg.buf_count = LONE_BUFS;
 	cfg.buf_size = 256;
 	assert_int_equal(zg_reactor_new(&cfg, &h, &l, &r), 0);
 	assert_int_equal(zg_reactor_listen(r, (struct sockaddr *)&ss, sl, 0, 0, &port), 0);
@@ -263,18 +259,11 @@ static void test_holder_leaves_the_ring(void **state)
 	assert_true(hfd >= 0);
 	it_fill(hbuf, sizeof(hbuf), 1, 0);
 	assert_int_equal(it_send_all(hfd, hbuf, sizeof(hbuf), 1000), 0);
-	end = it_now_ms() + 5000;
-	do {
-		zg_reactor_run_once(r, 10);
-		zg_reactor_stats(r, &st);
-		v.len = 0;
-		if (l.opens)
-			zg_conn_read(l.conns[0], &v);
-	} while ((v.len < sizeof(hbuf) || st.bufs_free < 4) && it_now_ms() < end);
+	IT_PUMP(r, holder_settled(r, &l, &st, &v));
 	print_message("H holds %zu bytes: compactions %llu, buffers free %u\n", v.len,
 		      (unsigned long long)st.compactions, st.bufs_free);
 	assert_int_equal(v.len, sizeof(hbuf));
-	assert_int_equal(st.bufs_free, 4); /* none of them held by H */
+	assert_int_equal(st.bufs_free, LONE_BUFS); /* none of them held by H */
 	assert_true(st.compactions > 0);
 
 	for (unsigned i = 0; i < 8; i++) {
@@ -284,7 +273,7 @@ static void test_holder_leaves_the_ring(void **state)
 	dfd = it_connect(port);
 	assert_true(dfd >= 0);
 	assert_int_equal(it_send_all(dfd, "thirteen byte", 13, 1000), 0);
-	if (lone_recv(r, dfd, b, 13) != 13)
+	if (it_pump_recv(r, dfd, b, 13) != 13)
 		fail_msg("D's 13 bytes did not come back within 5 s while H held its input");
 	assert_memory_equal(b, "thirteen byte", 13);
 
@@ -294,19 +283,14 @@ static void test_holder_leaves_the_ring(void **state)
 	for (unsigned i = 0; i < v.nsegs; i++)
 		assert_int_equal(zg_conn_write(l.conns[0], v.segs[i].iov_base, v.segs[i].iov_len), 0);
 	assert_int_equal(zg_conn_advance(l.conns[0], v.len, v.len), 0);
-	assert_int_equal(lone_recv(r, hfd, back, sizeof(back)), (ssize_t)sizeof(back));
+	assert_int_equal(it_pump_recv(r, hfd, back, sizeof(back)), sizeof(back));
 	assert_memory_equal(back, hbuf, sizeof(hbuf));
 
 	close(hfd);
 	close(dfd);
 	for (unsigned i = 0; i < 8; i++)
 		close(idle[i]);
-	zg_reactor_stop(r, 1000);
-	end = it_now_ms() + 5000;
-	while (zg_reactor_run_once(r, 10) == 1 && it_now_ms() < end)
-		;
-	assert_int_equal(zg_reactor_run_once(r, 0), 0);
-	zg_reactor_free(r);
+	it_reactor_end(r);
 }
 
 int main(void)
