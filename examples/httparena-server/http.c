@@ -10,38 +10,71 @@
 /* ------------------------------------------------------------------ */
 
 enum {
-	C_TCHAR = 1,  /* token: methods, header names                    */
-	C_TARGET = 2, /* request-target: visible ASCII                    */
-	C_VALUE = 4,  /* field-value: VCHAR, obs-text, SP, HTAB           */
+	C_TCHAR = 1,   /* token: methods, header names, chunk extensions   */
+	C_TARGET = 2,  /* request-target: visible ASCII                     */
+	C_VALUE = 4,   /* field-value: VCHAR, obs-text, SP, HTAB           */
 	C_HEX = 8,
+	C_HOST = 16,   /* reg-name: unreserved, pct-encoded, sub-delims but ','
+	                * (RFC 3986 3.2.2)                                  */
+	C_QDTEXT = 32, /* quoted-string text (RFC 9110 5.6.4)              */
 };
 
-static uint8_t cls[256];
+/* Shorthands for the table below. Every visible ASCII character may
+ * appear in a field value (and in a quoted string, but for '"' and '\\'). */
+#define V  (C_VALUE | C_QDTEXT)
+#define TK C_TCHAR
+#define TG C_TARGET
+#define HO C_HOST
 
-/* Filled once; the table is tiny and building it by rule is clearer
- * than a 256-entry literal. Idempotent, so a race is harmless. */
-static void cls_init(void)
-{
-	static volatile int done;
-	if (done)
-		return;
-	for (int c = 0; c < 256; c++) {
-		uint8_t k = 0;
-		bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-			     (c >= 'A' && c <= 'Z');
-		if (alnum || (c && strchr("!#$%&'*+-.^_`|~", c)))
-			k |= C_TCHAR;
-		if (c >= 0x21 && c <= 0x7e)
-			k |= C_TARGET | C_VALUE;
-		if (c >= 0x80 || c == ' ' || c == '\t')
-			k |= C_VALUE;
-		if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-		    (c >= 'A' && c <= 'F'))
-			k |= C_HEX;
-		cls[c] = k;
-	}
-	done = 1;
-}
+/* const, so reactor threads share it read-only: a table filled on first
+ * use was a data race between them. Each index appears once (gcc's
+ * -Woverride-init would catch a second). */
+static const uint8_t cls[256] = {
+	['\t'] = V, [' '] = V,
+	['!'] = V | TK | TG | HO,
+	['"'] = C_VALUE | TG,
+	['#'] = V | TK | TG,
+	['$'] = V | TK | TG | HO,
+	['%'] = V | TK | TG | HO,
+	['&'] = V | TK | TG | HO,
+	['\''] = V | TK | TG | HO,
+	['('] = V | TG | HO,
+	[')'] = V | TG | HO,
+	['*'] = V | TK | TG | HO,
+	['+'] = V | TK | TG | HO,
+	[','] = V | TG,                   /* a list separator: never in a Host */
+	['-'] = V | TK | TG | HO,
+	['.'] = V | TK | TG | HO,
+	['/'] = V | TG,
+	['0' ... '9'] = V | TK | TG | HO | C_HEX,
+	[':'] = V | TG,
+	[';'] = V | TG | HO,
+	['<'] = V | TG,
+	['='] = V | TG | HO,
+	['>'] = V | TG,
+	['?'] = V | TG,
+	['@'] = V | TG,
+	['A' ... 'F'] = V | TK | TG | HO | C_HEX,
+	['G' ... 'Z'] = V | TK | TG | HO,
+	['['] = V | TG,
+	['\\'] = C_VALUE | TG,
+	[']'] = V | TG,
+	['^'] = V | TK | TG,
+	['_'] = V | TK | TG | HO,
+	['`'] = V | TK | TG,
+	['a' ... 'f'] = V | TK | TG | HO | C_HEX,
+	['g' ... 'z'] = V | TK | TG | HO,
+	['{'] = V | TG,
+	['|'] = V | TK | TG,
+	['}'] = V | TG,
+	['~'] = V | TK | TG | HO,
+	[0x80 ... 0xff] = V,              /* obs-text */
+};
+
+#undef V
+#undef TK
+#undef TG
+#undef HO
 
 static int hexval(uint8_t c)
 {
@@ -73,7 +106,6 @@ enum {
 
 void http_request_init(struct http_request *r)
 {
-	cls_init();
 	memset(r, 0, offsetof(struct http_request, fields));
 }
 
@@ -475,7 +507,6 @@ enum {
 
 void http_chunked_init(struct http_chunked *d)
 {
-	cls_init();
 	memset(d, 0, sizeof(*d));
 }
 
