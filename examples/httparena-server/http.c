@@ -206,6 +206,62 @@ static int conn_element(struct http_request *r, const uint8_t *v, size_t n)
 	return 0;
 }
 
+static bool all_digits(const uint8_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] < '0' || v[i] > '9')
+			return false;
+	return true;
+}
+
+/* A reg-name or IPv4 address (RFC 3986 3.2.2), not empty. */
+static bool reg_name_ok(const uint8_t *v, size_t n)
+{
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] == '%') {
+			if (n - i < 3 || !(cls[v[i + 1]] & C_HEX) || !(cls[v[i + 2]] & C_HEX))
+				return false;
+			i += 2;
+		} else if (!(cls[v[i]] & C_HOST)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * uri-host [ ":" port ] (RFC 9110 7.2), the port required for CONNECT's
+ * authority-form. The host is an IP literal in brackets or a non-empty
+ * reg-name. No userinfo, path or comma list: a Host that two parsers
+ * read differently is how requests reach a back end past a front end's
+ * rules, so anything but the plain form is a 400.
+ */
+static bool authority_ok(const uint8_t *v, size_t n, bool need_port)
+{
+	size_t i;
+	if (n && v[0] == '[') {
+		/* IPv6 / IPvFuture: its characters, loosely; no nesting. */
+		for (i = 1; i < n && v[i] != ']'; i++)
+			if (!(cls[v[i]] & C_HOST) && v[i] != ':')
+				return false;
+		if (i == n || i == 1)
+			return false;
+		i++;
+	} else {
+		for (i = 0; i < n && v[i] != ':'; i++)
+			;
+		if (!reg_name_ok(v, i))
+			return false;
+	}
+	if (i == n)
+		return !need_port;
+	if (v[i] != ':' || (need_port && i + 1 == n))
+		return false;
+	return all_digits(v + i + 1, n - i - 1);
+}
+
 /* Interpret the header fields that decide framing and connection use. */
 static int on_field(struct http_request *r, const uint8_t *buf,
 		    const struct http_field *f)
@@ -214,7 +270,8 @@ static int on_field(struct http_request *r, const uint8_t *buf,
 	switch (f->name_len) {
 	case 4:
 		if (ieq(name, 4, "host")) {
-			if (r->flags & HTTP_F_HOST_SEEN)
+			if ((r->flags & HTTP_F_HOST_SEEN) ||
+			    !authority_ok(v, f->value_len, false))
 				return -1;
 			r->flags |= HTTP_F_HOST_SEEN;
 		}

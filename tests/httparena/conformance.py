@@ -519,6 +519,24 @@ def t_bad_framing():
         expect_400_close(Conn(), raw, what)
 
 
+def t_host():
+    # RFC 9110 7.2 / 9112 3.2: one Host, uri-host [":" port], else 400 + close.
+    for value in ["", "a/b", "user@a", "a, b", "a,b", ":80", "[::1", "a:8x", "a b"]:
+        raw = ("GET /pipeline HTTP/1.1\r\nHost: %s\r\n\r\n" % value).encode()
+        expect_400_close(Conn(), raw, "Host %r" % value)
+    expect_400_close(Conn(), b"GET /pipeline HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+                     "two Hosts")
+    # Missing on HTTP/1.1: 400 (RFC 9112 3.2); HTTP/1.0 needs none.
+    expect_400_close(Conn(), b"GET /pipeline HTTP/1.1\r\n\r\n", "no Host")
+    r = one(b"GET /pipeline HTTP/1.0\r\n\r\n")
+    eq(r.body, b"ok", "HTTP/1.0 without Host")
+    c = Conn()
+    for value in ["localhost", "127.0.0.1:8080", "[::1]:8080", "example.com:"]:
+        r = c.request(("GET /pipeline HTTP/1.1\r\nHost: %s\r\n\r\n" % value).encode())
+        expect_ok(r, "text/plain", b"ok")
+    c.close()
+
+
 def t_limits():
     expect_400_close(Conn(), b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
                      "long request line", 414)
@@ -746,7 +764,7 @@ def t_many_connections():
 CHECKS = [
     t_baseline, t_chunked_forms, t_pipeline_endpoint, t_json, t_json_count, t_compression,
     t_upload, t_upload_20m_keepalive, t_expect_continue, t_db, t_not_found,
-    t_method_not_allowed, t_noise, t_bad_framing, t_limits, t_pipelining, t_output_backlog,
+    t_method_not_allowed, t_noise, t_bad_framing, t_host, t_limits, t_pipelining, t_output_backlog,
     t_split_everywhere,
     t_connection_close, t_head, t_date, t_timeouts, t_resets, t_many_connections,
 ]

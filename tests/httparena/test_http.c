@@ -327,6 +327,46 @@ static void test_parse_noise_prompt(void **state)
 	}
 }
 
+/* Host (RFC 9110 7.2): uri-host [":" port], nothing else. A bad one is
+ * rejected at the end of its line. */
+static void test_parse_host(void **state)
+{
+	(void)state;
+	static const char *const good[] = {
+		"localhost:8080", "a", "127.0.0.1", "[::1]", "[::1]:8080", "a:",
+		"xn--caf-dma.example", "a%20b", "A-b_c~d.e!$&'()*+;=",
+	};
+	static const char *const bad[] = {
+		"", "a/b", "user@a", "a, b", "a,b", ":80", "[::1", "[]", "[::1]x",
+		"a:8x", "a:80:80", "%zz", "a%2", "a b", "a?b", "a#b", "[::1]]",
+		"a\\b", "a\"b",
+	};
+	char buf[256];
+	struct http_request r;
+	size_t at;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		int n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", good[i]);
+		if (parse_bytewise(&r, buf, (size_t)n, &at) != n)
+			print_error("good host %zu: %s\n", i, good[i]);
+		assert_int_equal(parse_bytewise(&r, buf, (size_t)n, &at), n);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: %s\r\nX: y\r\n\r\n",
+				 bad[i]);
+		size_t line_end = strlen("GET / HTTP/1.1\r\nHost: \r\n") + strlen(bad[i]);
+		int rc = parse_bytewise(&r, buf, (size_t)n, &at);
+		if (rc != -1 || r.status != 400 || at > line_end)
+			print_error("bad host %zu: %s: rc %d at %zu\n", i, bad[i], rc, at);
+		assert_int_equal(rc, -1);
+		assert_int_equal(r.status, 400);
+		assert_true(at <= line_end);
+	}
+	/* HTTP/1.1 needs a Host; HTTP/1.0 does not, but a bad one is bad. */
+	assert_int_equal(parse_str(&r, "GET / HTTP/1.1\r\nX: y\r\n\r\n"), -1);
+	assert_true(parse_str(&r, "GET / HTTP/1.0\r\n\r\n") > 0);
+	assert_int_equal(parse_str(&r, "GET / HTTP/1.0\r\nHost: a/b\r\n\r\n"), -1);
+}
+
 static char *repeat(char *p, char c, size_t n)
 {
 	memset(p, c, n);
@@ -611,6 +651,7 @@ int main(void)
 		cmocka_unit_test(test_parse_flags),
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_parse_noise_prompt),
+		cmocka_unit_test(test_parse_host),
 		cmocka_unit_test(test_parse_limits),
 		cmocka_unit_test(test_accepts),
 		cmocka_unit_test(test_chunked_ok),
