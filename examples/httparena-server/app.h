@@ -48,7 +48,12 @@ enum route {
 	R_COMPRESSION,
 	R_UPLOAD,
 	R_DB,
+	R_OPTIONS_SERVER,   /* OPTIONS *                             */
 };
+
+/* The methods some resource here answers: OPTIONS * and a CONNECT's 405
+ * list them. */
+#define SERVER_ALLOW "GET, HEAD, POST, OPTIONS"
 
 /* What a response needs from the request head, taken before the head's
  * bytes are released (the body may follow). */
@@ -58,7 +63,8 @@ struct params {
 	uint32_t count;      /* /json/{count}                           */
 	bool gzip;           /* Accept-Encoding allows gzip             */
 	double min, max;     /* /db                                     */
-	const char *allow;   /* 405                                     */
+	const char *allow;   /* Allow: on a 405, and with send_allow     */
+	bool send_allow;     /* an OPTIONS answer                       */
 };
 
 /* The body as an integer (baseline POST), parsed as it streams in. */
@@ -95,8 +101,10 @@ void route_request(struct hconn *h, const uint8_t *buf);
 void route_body(struct hconn *h, const uint8_t *p, size_t n);
 /* Queue the response; 0, or -1 when the connection had to be aborted. */
 int route_respond(struct zg_conn *c, struct hconn *h);
-/* Queue a bodyless-error response (400, 414, 431) with Connection: close. */
-int respond_error(struct zg_conn *c, struct worker *w, unsigned status);
+/* Queue an error response (400, 405, 414, 431...) with Connection: close;
+ * allow is the Allow value of a 405, else NULL. */
+int respond_error(struct zg_conn *c, struct worker *w, unsigned status,
+		  const char *allow);
 
 /* server.c */
 extern const struct zg_handler http_handler;

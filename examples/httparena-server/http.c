@@ -11,7 +11,7 @@
 
 enum {
 	C_TCHAR = 1,   /* token: methods, header names, chunk extensions   */
-	C_TARGET = 2,  /* request-target: visible ASCII                     */
+	C_TARGET = 2,  /* request-target: the characters of a URI (RFC 3986) */
 	C_VALUE = 4,   /* field-value: VCHAR, obs-text, SP, HTAB           */
 	C_HEX = 8,
 	C_HOST = 16,   /* reg-name: unreserved, pct-encoded, sub-delims but ','
@@ -32,8 +32,8 @@ enum {
 static const uint8_t cls[256] = {
 	['\t'] = V, [' '] = V,
 	['!'] = V | TK | TG | HO,
-	['"'] = C_VALUE | TG,
-	['#'] = V | TK | TG,
+	['"'] = C_VALUE,
+	['#'] = V | TK,                   /* starts a fragment: not in a target */
 	['$'] = V | TK | TG | HO,
 	['%'] = V | TK | TG | HO,
 	['&'] = V | TK | TG | HO,
@@ -49,24 +49,24 @@ static const uint8_t cls[256] = {
 	['0' ... '9'] = V | TK | TG | HO | C_HEX,
 	[':'] = V | TG,
 	[';'] = V | TG | HO,
-	['<'] = V | TG,
+	['<'] = V,
 	['='] = V | TG | HO,
-	['>'] = V | TG,
+	['>'] = V,
 	['?'] = V | TG,
 	['@'] = V | TG,
 	['A' ... 'F'] = V | TK | TG | HO | C_HEX,
 	['G' ... 'Z'] = V | TK | TG | HO,
 	['['] = V | TG,
-	['\\'] = C_VALUE | TG,
+	['\\'] = C_VALUE,
 	[']'] = V | TG,
-	['^'] = V | TK | TG,
+	['^'] = V | TK,
 	['_'] = V | TK | TG | HO,
-	['`'] = V | TK | TG,
+	['`'] = V | TK,
 	['a' ... 'f'] = V | TK | TG | HO | C_HEX,
 	['g' ... 'z'] = V | TK | TG | HO,
-	['{'] = V | TG,
-	['|'] = V | TK | TG,
-	['}'] = V | TG,
+	['{'] = V,
+	['|'] = V | TK,
+	['}'] = V,
 	['~'] = V | TK | TG | HO,
 	[0x80 ... 0xff] = V,              /* obs-text */
 };
@@ -214,6 +214,12 @@ static bool all_digits(const uint8_t *v, size_t n)
 	return true;
 }
 
+/* Is p[i] the start of a pct-encoded "%" HEXDIG HEXDIG? */
+static bool pct_at(const uint8_t *p, size_t n, size_t i)
+{
+	return n - i >= 3 && (cls[p[i + 1]] & C_HEX) && (cls[p[i + 2]] & C_HEX);
+}
+
 /* A reg-name or IPv4 address (RFC 3986 3.2.2), not empty. */
 static bool reg_name_ok(const uint8_t *v, size_t n)
 {
@@ -221,7 +227,7 @@ static bool reg_name_ok(const uint8_t *v, size_t n)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		if (v[i] == '%') {
-			if (n - i < 3 || !(cls[v[i + 1]] & C_HEX) || !(cls[v[i + 2]] & C_HEX))
+			if (!pct_at(v, n, i))
 				return false;
 			i += 2;
 		} else if (!(cls[v[i]] & C_HOST)) {
@@ -323,6 +329,70 @@ static int finish(struct http_request *r)
 	return 0;
 }
 
+/* path-abempty / absolute-path [ "?" query ]: the scan admitted URI
+ * characters only; here '%' must start a pct-encoding, and brackets
+ * belong to an IP literal, not to a path. */
+static bool path_ok(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '[' || p[i] == ']')
+			return false;
+		if (p[i] == '%') {
+			if (!pct_at(p, n, i))
+				return false;
+			i += 2;
+		}
+	}
+	return true;
+}
+
+/* absolute-form, for the http and https schemes only (what else would
+ * an origin server serve): scheme "://" authority, then the path. No
+ * userinfo (RFC 9110 4.2.4) and no empty host (4.2.1): authority_ok. */
+static int absolute_form(struct http_request *r, const uint8_t *t, size_t n)
+{
+	size_t s, e;
+	/* ieq is exact for ':' and '/' here: only control characters,
+	 * which the target scan refused, fold onto them. */
+	if (n >= 7 && ieq(t, 7, "http://"))
+		s = 7;
+	else if (n >= 8 && ieq(t, 8, "https://"))
+		s = 8;
+	else
+		return -1;
+	for (e = s; e < n && t[e] != '/' && t[e] != '?'; e++)
+		;
+	if (!authority_ok(t + s, e - s, false) || !path_ok(t + e, n - e))
+		return -1;
+	r->form = HTTP_FORM_ABSOLUTE;
+	r->path = r->target + (uint32_t)e;
+	r->path_len = (uint32_t)(n - e);
+	return 0;
+}
+
+/* The request-target is complete: which form is it, and does the
+ * method allow it (RFC 9112 3.2)? */
+static int target_form(struct http_request *r, const uint8_t *buf)
+{
+	const uint8_t *t = buf + r->target;
+	size_t n = r->target_len;
+
+	if (r->method == HTTP_M_CONNECT) {
+		r->form = HTTP_FORM_AUTHORITY;
+		return authority_ok(t, n, true) ? 0 : -1;
+	}
+	if (n == 1 && t[0] == '*') {
+		r->form = HTTP_FORM_ASTERISK;
+		return r->method == HTTP_M_OPTIONS ? 0 : -1;
+	}
+	if (t[0] != '/')
+		return absolute_form(r, t, n);
+	r->form = HTTP_FORM_ORIGIN;
+	r->path = r->target;
+	r->path_len = r->target_len;
+	return path_ok(t, n) ? 0 : -1;
+}
+
 static const char version_prefix[] = "HTTP/1.";
 
 int http_parse(struct http_request *r, const uint8_t *buf, size_t len)
@@ -384,6 +454,8 @@ int http_parse(struct http_request *r, const uint8_t *buf, size_t len)
 				return fail(r, 400);
 			r->target = mark;
 			r->target_len = (uint32_t)(i - mark);
+			if (target_form(r, buf))
+				return fail(r, 400);
 			mark = (uint32_t)++i;
 			st = S_VERSION;
 			break;

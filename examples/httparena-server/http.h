@@ -47,6 +47,16 @@ enum http_method {
 	HTTP_M_TRACE,
 };
 
+/* http_request.form: which of the four request-target forms (RFC 9112
+ * 3.2). The parser admits asterisk-form only for OPTIONS and
+ * authority-form only for (and always for) CONNECT. */
+enum http_form {
+	HTTP_FORM_ORIGIN = 0, /* "/path?query"                          */
+	HTTP_FORM_ABSOLUTE,   /* "http://host/path?query" (http, https)  */
+	HTTP_FORM_AUTHORITY,  /* "host:port", CONNECT                    */
+	HTTP_FORM_ASTERISK,   /* "*", OPTIONS                            */
+};
+
 /* One header line: offsets into the parsed buffer. Values are trimmed
  * of surrounding whitespace. */
 struct http_field {
@@ -80,6 +90,11 @@ struct http_request {
 	uint32_t start;      /* offset of the request line                    */
 	uint32_t method_len;
 	uint32_t target, target_len;
+	/* The origin-form part of the target: absolute-path [ "?" query ].
+	 * Empty for an absolute-form with no path (which names "/"), and
+	 * for the authority and asterisk forms. */
+	uint32_t path, path_len;
+	uint8_t form;        /* enum http_form                                */
 	uint32_t flags;      /* HTTP_F_*                                      */
 	uint64_t content_length;
 	struct http_field fields[HTTP_MAX_FIELDS];

@@ -140,23 +140,26 @@ static enum route match(const uint8_t *path, size_t n, uint8_t m, struct params 
 void route_request(struct hconn *h, const uint8_t *buf)
 {
 	const struct http_request *rq = &h->req;
-	const uint8_t *t = buf + rq->target, *end = t + rq->target_len;
+	const uint8_t *t = buf + rq->path, *end = t + rq->path_len;
 	struct params *prm = &h->prm;
 
 	memset(prm, 0, sizeof(*prm));
 	prm->mult = 1;
 	prm->min = 10;
 	prm->max = 50;
-	/* absolute-form: skip "scheme://authority" to the path. */
-	if (*t != '/') {
-		const uint8_t *s = memchr(t, '/', (size_t)(end - t));
-		if (s && s + 1 < end && s[1] == '/')
-			s = memchr(s + 2, '/', (size_t)(end - s - 2));
-		t = s ? s : end;
-	}
 	const uint8_t *q = memchr(t, '?', (size_t)(end - t));
-	const uint8_t *path_end = q ? q : end;
-	h->route = (uint8_t)match(t, (size_t)(path_end - t), rq->method, prm);
+	const uint8_t *path = t, *path_end = q ? q : end;
+	if (path == path_end) { /* absolute-form with no path: "/" */
+		path = (const uint8_t *)"/";
+		path_end = path + 1;
+	}
+	if (rq->form == HTTP_FORM_ASTERISK) {
+		h->route = R_OPTIONS_SERVER;
+		prm->allow = SERVER_ALLOW;
+		prm->send_allow = true;
+	} else {
+		h->route = (uint8_t)match(path, (size_t)(path_end - path), rq->method, prm);
+	}
 	if (q)
 		query_params(prm, h->route, q + 1, end);
 	if (h->route == R_COMPRESSION) {
@@ -250,7 +253,7 @@ static char *out_open_enc(struct zg_conn *c, struct hconn *h, struct out *o,
 		.status = status, .type = type, .encoding = encoding,
 		.date = h->w->date, .close = h->close, .keep_alive = h->keep_alive,
 	};
-	if (status == 405)
+	if (status == 405 || h->prm.send_allow)
 		o->head.allow = h->prm.allow;
 	o->fixed = http_head_fixed(&o->head);
 	o->digits = http_digits(body_max);
@@ -290,6 +293,18 @@ static int respond_text(struct zg_conn *c, struct hconn *h, unsigned status,
 	if (!p)
 		return fail_conn(c);
 	out_commit(c, h, &o, jw_raw(p, text, n));
+	return 0;
+}
+
+/* No content: Content-Length: 0 and no Content-Type (RFC 9110 9.3.7
+ * asks for the former in an OPTIONS answer). */
+static int respond_empty(struct zg_conn *c, struct hconn *h, unsigned status)
+{
+	struct out o;
+	char *p = out_open(c, h, &o, status, NULL, 0);
+	if (!p)
+		return fail_conn(c);
+	out_commit(c, h, &o, p);
 	return 0;
 }
 
@@ -455,6 +470,8 @@ int route_respond(struct zg_conn *c, struct hconn *h)
 		return respond_number(c, h, (int64_t)h->received);
 	case R_DB:
 		return respond_db(c, h);
+	case R_OPTIONS_SERVER:
+		return respond_empty(c, h, 200);
 	case R_NOT_ALLOWED:
 		return respond_text(c, h, 405, "Method Not Allowed");
 	default:
@@ -462,8 +479,9 @@ int route_respond(struct zg_conn *c, struct hconn *h)
 	}
 }
 
-int respond_error(struct zg_conn *c, struct worker *w, unsigned status)
+int respond_error(struct zg_conn *c, struct worker *w, unsigned status,
+		  const char *allow)
 {
-	struct hconn tmp = { .w = w, .close = true };
+	struct hconn tmp = { .w = w, .close = true, .prm.allow = allow };
 	return respond_text(c, &tmp, status, http_reason(status));
 }

@@ -67,11 +67,17 @@ static int after_response(struct zg_conn *c, struct hconn *h)
 	return 1;
 }
 
-static int reject(struct zg_conn *c, struct hconn *h, unsigned status)
+static int reject_allow(struct zg_conn *c, struct hconn *h, unsigned status,
+			const char *allow)
 {
-	if (respond_error(c, h->w, status) == 0)
+	if (respond_error(c, h->w, status, allow) == 0)
 		zg_conn_close(c, ZG_CLOSE_GRACEFUL);
 	return 0;
+}
+
+static int reject(struct zg_conn *c, struct hconn *h, unsigned status)
+{
+	return reject_allow(c, h, status, NULL);
 }
 
 /* The head is complete at buf[0..len): route it, then either answer it
@@ -80,6 +86,10 @@ static int start_request(struct zg_conn *c, struct hconn *h, const uint8_t *buf,
 			 size_t len, size_t avail)
 {
 	const struct http_request *rq = &h->req;
+	/* CONNECT asks for a tunnel, which this server never opens; what the
+	 * client sends next would be tunnel bytes, not HTTP: answer, close. */
+	if (rq->method == HTTP_M_CONNECT)
+		return reject_allow(c, h, 405, SERVER_ALLOW);
 	route_request(h, buf);
 	if (rq->flags & HTTP_F_CHUNKED) {
 		h->chunked = true;

@@ -537,6 +537,45 @@ def t_host():
     c.close()
 
 
+def t_target_forms():
+    # RFC 9112 3.2: asterisk-form only with OPTIONS, authority-form only
+    # with CONNECT, absolute-form with any method; no fragment.
+    for what, raw in [("GET *", b"GET * HTTP/1.1\r\nHost: x\r\n\r\n"),
+                      ("POST *", req("POST", "*", body=b"1")),
+                      ("fragment", b"GET /pipeline#top HTTP/1.1\r\nHost: x\r\n\r\n"),
+                      ("CONNECT /", b"CONNECT /pipeline HTTP/1.1\r\nHost: x\r\n\r\n"),
+                      ("ftp scheme", b"GET ftp://x/pipeline HTTP/1.1\r\nHost: x\r\n\r\n"),
+                      ("userinfo", b"GET http://u@x/pipeline HTTP/1.1\r\nHost: x\r\n\r\n"),
+                      ("bad pct", b"GET /pipeline%zz HTTP/1.1\r\nHost: x\r\n\r\n"),
+                      ("authority-form GET", b"GET x:80 HTTP/1.1\r\nHost: x\r\n\r\n")]:
+        expect_400_close(Conn(), raw, what)
+    # CONNECT: a tunnel we never open. Refused and closed, never a 404.
+    c = Conn()
+    c.send(b"CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n")
+    r = c.response()
+    check(r.status in (400, 405), "CONNECT status %d" % r.status)
+    if r.status == 405:
+        check(r.get("Allow") is not None, "405 without Allow")
+    eq(r.get("Connection"), "close", "CONNECT Connection")
+    check(c.closed_by_peer(), "CONNECT: no close")
+    # OPTIONS *: 200, Allow, no content; the connection stays.
+    c = Conn()
+    r = c.request(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+    eq(r.status, 200, "OPTIONS * status")
+    eq(r.get("Content-Length"), "0", "OPTIONS * Content-Length")
+    check(r.get("Allow") is not None and "GET" in r.get("Allow"), "OPTIONS * Allow")
+    eq(sorted(r.names()), ["Allow", "Content-Length", "Date", "Server"], "OPTIONS * headers")
+    # absolute-form: routed by its path, for any method.
+    r = c.request(b"GET http://localhost:8080/baseline11?a=1&b=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+    expect_ok(r, "text/plain", b"3")
+    r = c.request(b"POST HTTPS://[::1]/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+    expect_ok(r, "text/plain", b"3")
+    r = c.request(b"DELETE http://x/json HTTP/1.1\r\nHost: x\r\n\r\n")
+    eq(r.status, 405, "absolute-form DELETE /json")
+    expect_ok(c.request(GET_RAW), "text/plain", b"55")
+    c.close()
+
+
 def t_limits():
     expect_400_close(Conn(), b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
                      "long request line", 414)
@@ -764,7 +803,7 @@ def t_many_connections():
 CHECKS = [
     t_baseline, t_chunked_forms, t_pipeline_endpoint, t_json, t_json_count, t_compression,
     t_upload, t_upload_20m_keepalive, t_expect_continue, t_db, t_not_found,
-    t_method_not_allowed, t_noise, t_bad_framing, t_host, t_limits, t_pipelining, t_output_backlog,
+    t_method_not_allowed, t_noise, t_bad_framing, t_host, t_target_forms, t_limits, t_pipelining, t_output_backlog,
     t_split_everywhere,
     t_connection_close, t_head, t_date, t_timeouts, t_resets, t_many_connections,
 ]

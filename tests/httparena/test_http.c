@@ -257,6 +257,8 @@ static const struct bad bads[] = {
 	B("GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400, 8),
 	B("GET /a\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 400, 7),
 	B("GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", 400, 9),
+	B("GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 400, 7),   /* fragment */
+	B("GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400, 6),      /* asterisk, not OPTIONS */
 	B("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 400, 12),
 	B("GET / http/1.1\r\nHost: a\r\n\r\n", 400, 7),
 	B("GET / HTTP/1.1x\r\nHost: a\r\n\r\n", 400, 15),
@@ -324,6 +326,63 @@ static void test_parse_noise_prompt(void **state)
 			assert_int_equal(rc, 0);
 		else
 			assert_int_equal(rc, -1);
+	}
+}
+
+/* Request-target forms (RFC 9112 3.2) and the path routing sees. */
+static void test_parse_target(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *line; /* request line without " HTTP/1.1" */
+		uint8_t form;
+		const char *path;
+	} good[] = {
+		{ "GET /a?b=1&c", HTTP_FORM_ORIGIN, "/a?b=1&c" },
+		{ "GET /%20x/;p=1/*@:!$&'()+,=~-._", HTTP_FORM_ORIGIN, "/%20x/;p=1/*@:!$&'()+,=~-._" },
+		{ "GET //x", HTTP_FORM_ORIGIN, "//x" },
+		{ "GET http://h:80/x?y", HTTP_FORM_ABSOLUTE, "/x?y" },
+		{ "POST http://[::1]:8080/upload", HTTP_FORM_ABSOLUTE, "/upload" },
+		{ "DELETE HTTPS://example.com", HTTP_FORM_ABSOLUTE, "" },
+		{ "GET http://h?x=1", HTTP_FORM_ABSOLUTE, "?x=1" },
+		{ "GETT http://h/json", HTTP_FORM_ABSOLUTE, "/json" },
+		{ "CONNECT example.com:443", HTTP_FORM_AUTHORITY, "" },
+		{ "CONNECT [::1]:443", HTTP_FORM_AUTHORITY, "" },
+		{ "OPTIONS *", HTTP_FORM_ASTERISK, "" },
+		{ "OPTIONS /", HTTP_FORM_ORIGIN, "/" },
+	};
+	static const char *const bad[] = {
+		"GET *", "HEAD *", "POST *", "GETT *", "OPTIONS **", "OPTIONS *x",
+		"CONNECT /", "CONNECT h", "CONNECT h:", "CONNECT user@h:443", "CONNECT h:443/x",
+		"CONNECT *", "CONNECT http://h:443/",
+		"GET h:80", "GET x", "GET ftp://h/x", "GET http:/x", "GET http://", "GET http:///x",
+		"GET http://u@h/x", "GET http://h,i/x", "GET http://h:8x/", "GET http://[::1/x",
+		"GET /a#b", "GET /a#", "GET http://h/#f", "GET /a%zz", "GET /a%2", "GET /a%",
+		"GET /[x]", "GET /a?[", "GET /a|b", "GET /<x>", "GET /a\"b", "GET /\\", "GET /{}",
+		"GET /^", "GET /`",
+	};
+	char buf[256];
+	struct http_request r;
+	size_t at;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		int n = snprintf(buf, sizeof(buf), "%s HTTP/1.1\r\nHost: h\r\n\r\n", good[i].line);
+		int rc = parse_bytewise(&r, buf, (size_t)n, &at);
+		if (rc != n)
+			print_error("good target %zu: %s\n", i, good[i].line);
+		assert_int_equal(rc, n);
+		assert_int_equal(r.form, good[i].form);
+		assert_int_equal(r.path_len, strlen(good[i].path));
+		assert_memory_equal(buf + r.path, good[i].path, r.path_len);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int n = snprintf(buf, sizeof(buf), "%s HTTP/1.1\r\nHost: h\r\n\r\n", bad[i]);
+		int rc = parse_bytewise(&r, buf, (size_t)n, &at);
+		/* Rejected by the end of the target, not after the head. */
+		if (rc != -1 || r.status != 400 || at > strlen(bad[i]) + 1)
+			print_error("bad target %zu: %s: rc %d at %zu\n", i, bad[i], rc, at);
+		assert_int_equal(rc, -1);
+		assert_int_equal(r.status, 400);
+		assert_true(at <= strlen(bad[i]) + 1);
 	}
 }
 
@@ -651,6 +710,7 @@ int main(void)
 		cmocka_unit_test(test_parse_flags),
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_parse_noise_prompt),
+		cmocka_unit_test(test_parse_target),
 		cmocka_unit_test(test_parse_host),
 		cmocka_unit_test(test_parse_limits),
 		cmocka_unit_test(test_accepts),
