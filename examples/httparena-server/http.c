@@ -629,9 +629,14 @@ bool http_accepts(const uint8_t *v, size_t n, const char *coding)
 /* ------------------------------------------------------------------ */
 
 enum {
-	C_SIZE0 = 0, C_SIZE, C_SIZE_WS, C_EXT, C_SIZE_LF, C_DATA, C_DATA_CR,
+	C_SIZE0 = 0, C_SIZE, C_SIZE_WS,
+	/* chunk-ext, C_EXT_FIRST .. C_EXT_LAST */
+	C_EXT_BWS, C_EXT_NAME, C_EXT_NAME_WS, C_EXT_VAL_BWS, C_EXT_TOKEN,
+	C_EXT_QUOTED, C_EXT_QPAIR, C_EXT_VAL_END, C_EXT_VAL_WS,
+	C_SIZE_LF, C_DATA, C_DATA_CR,
 	C_DATA_LF, C_TRAILER, C_TNAME, C_TVALUE, C_TRAILER_LF, C_FINAL_LF,
 	C_DONE, C_ERR,
+	C_EXT_FIRST = C_EXT_BWS, C_EXT_LAST = C_EXT_VAL_WS,
 };
 
 void http_chunked_init(struct http_chunked *d)
@@ -639,10 +644,72 @@ void http_chunked_init(struct http_chunked *d)
 	memset(d, 0, sizeof(*d));
 }
 
+static bool is_ws(uint8_t ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+/*
+ * One byte of the chunk extensions (RFC 9112 7.1.1):
+ *   chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )
+ * Whitespace is only allowed where BWS is, so it must lead to a ';' or
+ * '=' (none before the CRLF). Anything else, a bare ';' included, is
+ * malformed framing: 400, like a bad size.
+ */
+static unsigned ext_byte(unsigned st, uint8_t ch)
+{
+	bool tchar = (cls[ch] & C_TCHAR) != 0;
+	switch (st) {
+	case C_EXT_BWS: /* after ';': a name must come */
+		return is_ws(ch) ? C_EXT_BWS : tchar ? C_EXT_NAME : C_ERR;
+	case C_EXT_NAME:
+		if (tchar)
+			return C_EXT_NAME;
+		/* fall through */
+	case C_EXT_NAME_WS: /* BWS after the name: '=' or the next ';' */
+		if (is_ws(ch))
+			return C_EXT_NAME_WS;
+		if (ch == '=')
+			return C_EXT_VAL_BWS;
+		if (ch == ';')
+			return C_EXT_BWS;
+		return ch == '\r' && st == C_EXT_NAME ? C_SIZE_LF : C_ERR;
+	case C_EXT_VAL_BWS:
+		if (is_ws(ch))
+			return C_EXT_VAL_BWS;
+		if (ch == '"')
+			return C_EXT_QUOTED;
+		return tchar ? C_EXT_TOKEN : C_ERR;
+	case C_EXT_TOKEN:
+		if (tchar)
+			return C_EXT_TOKEN;
+		/* fall through */
+	case C_EXT_VAL_END: /* after a value: the next ';' or the end */
+		if (ch == '\r')
+			return C_SIZE_LF;
+		/* fall through */
+	case C_EXT_VAL_WS:
+		if (is_ws(ch))
+			return C_EXT_VAL_WS;
+		return ch == ';' ? C_EXT_BWS : C_ERR;
+	case C_EXT_QUOTED:
+		if (ch == '"')
+			return C_EXT_VAL_END;
+		if (ch == '\\')
+			return C_EXT_QPAIR;
+		return (cls[ch] & C_QDTEXT) ? C_EXT_QUOTED : C_ERR;
+	case C_EXT_QPAIR: /* HTAB, SP, VCHAR, obs-text */
+		return (cls[ch] & C_VALUE) ? C_EXT_QUOTED : C_ERR;
+	}
+	return C_ERR;
+}
+
 /* One byte of the size line / trailers; returns the next state, or
  * C_ERR. */
 static unsigned chunk_byte(struct http_chunked *d, unsigned st, uint8_t ch)
 {
+	if (st >= C_EXT_FIRST && st <= C_EXT_LAST)
+		return ext_byte(st, ch);
 	switch (st) {
 	case C_SIZE0:
 		if (!(cls[ch] & C_HEX))
@@ -661,15 +728,11 @@ static unsigned chunk_byte(struct http_chunked *d, unsigned st, uint8_t ch)
 		/* What may follow the digits is also what may follow BWS. */
 		/* fall through */
 	case C_SIZE_WS:
-		if (ch == ' ' || ch == '\t')
+		if (is_ws(ch))
 			return C_SIZE_WS; /* BWS, only before ';' */
 		if (ch == ';')
-			return C_EXT;
+			return C_EXT_BWS;
 		return C_ERR;
-	case C_EXT:
-		if (ch == '\r')
-			return C_SIZE_LF;
-		return (cls[ch] & C_VALUE) ? C_EXT : C_ERR;
 	case C_SIZE_LF:
 		if (ch != '\n')
 			return C_ERR;

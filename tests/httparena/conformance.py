@@ -280,7 +280,8 @@ def t_chunked_forms():
     for body in [b"1\r\n4\r\n1\r\n0\r\n0\r\n\r\n",                       # "40"
                  b"2;ext=1;q=\"a b\"\r\n40\r\n0\r\n\r\n",               # extensions
                  b"02\r\n40\r\n0\r\nX-Trailer: yes\r\nY: z\r\n\r\n",    # trailers
-                 b"2 ;e\r\n40\r\n00\r\n\r\n"]:
+                 b"2 ;e\r\n40\r\n00\r\n\r\n",
+                 b"2 ; a = \"x\\\"y;\" ;b\t;c=d\r\n40\r\n0;z=\"\"\r\n\r\n"]:
         expect_ok(c.request(head + body), "text/plain", b"42")
     c.close()
 
@@ -508,6 +509,15 @@ def t_bad_framing():
          b"fffffffffffffffff\r\n"),
         ("chunk without CRLF", req("POST", "/upload", ["Transfer-Encoding: chunked"], body=b"") +
          b"2\r\nabX"),
+        # Chunk extensions: BWS ";" BWS token [BWS "=" BWS (token / quoted-string)].
+        ("bare ; extension", req("POST", "/upload", ["Transfer-Encoding: chunked"], body=b"") +
+         b"5;\r\nhello\r\n0\r\n\r\n"),
+        ("bad extension name", req("POST", "/upload", ["Transfer-Encoding: chunked"], body=b"") +
+         b"5;bad[=x\r\nhello\r\n0\r\n\r\n"),
+        ("extension without value", req("POST", "/upload", ["Transfer-Encoding: chunked"],
+                                        body=b"") + b"5;a=\r\nhello\r\n0\r\n\r\n"),
+        ("unterminated quoted extension", req("POST", "/upload", ["Transfer-Encoding: chunked"],
+                                              body=b"") + b"5;a=\"x\r\nhello\r\n0\r\n\r\n"),
         ("space before colon", b"GET / HTTP/1.1\r\nHost : x\r\n\r\n"),
         ("obs-fold", b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n"),
         ("bare CR", b"GET / HTTP/1.1\r\nHost: x\rY\r\n\r\n"),

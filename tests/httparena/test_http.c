@@ -566,6 +566,11 @@ static const struct {
 	{ "2 ;ext\r\nab\r\n000\r\n\r\n", "ab" },
 	{ "0002\r\nab\r\n0\r\nX-Trailer: v\r\nY: \r\n\r\n", "ab" },
 	{ "0\r\n\r\n", "" },
+	/* Extensions: BWS around ';' and '=', tokens, quoted strings with
+	 * quoted-pairs, names without values. */
+	{ "2 ; a = \"x\\\"y;\" ;b;c=d\t;e\r\nab\r\n0;z=\"\"\r\n\r\n", "ab" },
+	{ "2;a=!#$%&'*+-.^_`|~09AZaz\r\nab\r\n0\r\n\r\n", "ab" },
+	{ "2;q=\"\t \x21\x23\x5b\x5d\x7e\x80\xff\\\x80\\\t\"\r\nab\r\n0\r\n\r\n", "ab" },
 };
 
 static void test_chunked_ok(void **state)
@@ -610,6 +615,12 @@ static void test_chunked_rejects(void **state)
 		"2\r\nabc\r\n", "2\r\nab\n0\r\n\r\n", "2\r\nab\rx", "2 \r\nab\r\n",
 		"2;\x01\r\n", "10000000000000000\r\n", "0\r\nBad Trailer\r\n\r\n",
 		"0\r\nX: \x01\r\n\r\n", "0\r\n\r\r", "2\r\nab\r\n0\r\n\n",
+		/* chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ) */
+		"5;\r\n", "5;bad[=x\r\n", "5; \r\n", "5;;a\r\n", "5;=b\r\n",
+		"5;a=\r\n", "5;a==b\r\n", "5;a \r\n", "5;a=b \r\n", "5;a=b c\r\n",
+		"5;a=b,c\r\n", "5;a=\"x\r\n", "5;a=\"x\"y\r\n", "5;a=\"\x01\"\r\n",
+		"5;a=\"\x7f\"\r\n", "5;a=\"\\\x7f\"\r\n", "5;a(b)\r\n", "5;a=@\r\n",
+		"5;a=\"x\";\r\n",
 	};
 	char out[64];
 	size_t len, end;
