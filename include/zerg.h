@@ -157,12 +157,15 @@ int zg_reactor_listen(struct zg_reactor *r, const struct sockaddr *addr,
 
 /* Accept on an already-listening socket (systemd socket activation,
  * embedding). On success the reactor owns fd and closes it at stop; on
- * failure (-EINVAL, -ENOSPC: more than 8 listeners) it stays yours. */
+ * failure (-EINVAL: not a listening stream socket, -ENOSPC: more than 8
+ * listeners) it stays yours. */
 int zg_reactor_listen_fd(struct zg_reactor *r, int fd);
 
 /* Take over an already-connected socket as a connection: on_open runs
  * on this reactor. The reactor owns fd from here, even on failure
- * (-EMFILE: max_conns reached, -ESHUTDOWN: stopping; fd is closed). */
+ * (-EMFILE: max_conns reached, -ESHUTDOWN: stopping, -ENOMEM; fd is
+ * closed), except -EEXIST: fd is already one of this reactor's
+ * connections, and is left as it is. */
 int zg_reactor_adopt(struct zg_reactor *r, int fd);
 
 /*
@@ -270,8 +273,8 @@ struct zg_read_view {
 	                           * paused until the application consumes  */
 };
 
-/* Fill *v with the connection's unconsumed input. Returns 0, or -ENOMEM
- * when the segment array could not grow (only with more than 4 segments). */
+/* Fill *v with the connection's unconsumed input. Always returns 0: the
+ * view points at the connection's own segment array, nothing is built. */
 int zg_conn_read(struct zg_conn *c, struct zg_read_view *v);
 
 /*
@@ -326,9 +329,11 @@ int zg_conn_write(struct zg_conn *c, const void *p, size_t n);
  * caller to fill, then zg_conn_commit() how many were written (<= n).
  * Returns NULL on the same conditions zg_conn_write fails. The pointer
  * is valid until commit; nothing else may be written in between.
+ * zg_conn_commit returns 0, or -EINVAL (nothing committed) when n is
+ * larger than the reservation or there is none.
  */
 void *zg_conn_reserve(struct zg_conn *c, size_t n);
-void zg_conn_commit(struct zg_conn *c, size_t n);
+int zg_conn_commit(struct zg_conn *c, size_t n);
 
 /*
  * Queue p[0..n) by reference, in order with copied writes. The caller

@@ -19,6 +19,13 @@ static int alloc_arrays(struct zg_bufring *b, bool inc)
 	}
 	if (!b->pos || (inc && (!b->off || !b->refs || !b->kdone)))
 		return -ENOMEM;
+#ifdef ZG_BUFRING_CHECKS
+	/* held until the first put hands each one to the kernel */
+	b->owner = malloc(b->count);
+	if (!b->owner)
+		return -ENOMEM;
+	memset(b->owner, BO_HELD, b->count);
+#endif
 	return 0;
 }
 
@@ -91,6 +98,8 @@ void zg_bufring_free(struct zg_bufring *b, struct io_uring *ring)
 	free(b->off);
 	free(b->refs);
 	free(b->kdone);
+	free(b->owner);
+	b->owner = NULL;
 	b->br = NULL;
 	b->slab = NULL;
 	b->pos = NULL;
@@ -99,46 +108,131 @@ void zg_bufring_free(struct zg_bufring *b, struct io_uring *ring)
 	b->kdone = NULL;
 }
 
-/* Bundle: the kernel filled whole buffers in ring order from bid on, so
- * slice k is the k-th ring entry after bid's. No buffer in that range can
- * have been handed back yet (we hold them), so the entries are intact.
+void zg_bufring_rx_begin(struct zg_bufring *b, struct zg_rxbufs *it,
+			 unsigned bid, int res, unsigned cqe_flags)
+{
+	it->bid = bid;
+	it->first = b->bundle ? b->pos[bid] : 0;
+	it->k = 0;
+	it->n = b->bundle ? ((unsigned)res + b->size - 1) / b->size : 1;
+	it->res = res;
+	it->flags = cqe_flags;
+}
+
+/* Bundle: the kernel filled whole buffers in ring order from the first
+ * one's position on, so slice k is the k-th ring entry after it. Those
+ * entries are intact: a give-back overwrites the oldest ring entry, and
+ * CQEs are taken in the order the kernel consumed the ring, so the
+ * entries of a CQE being taken are never the oldest ones left.
  * Incremental: the slice starts where the kernel's last fill of bid
  * ended; without IORING_CQE_F_BUF_MORE the kernel is done with it. */
-unsigned zg_bufring_slice(struct zg_bufring *b, unsigned bid, unsigned k,
-			  int res, unsigned cqe_flags, uint8_t **p, unsigned *len)
+bool zg_bufring_rx_next(struct zg_bufring *b, struct zg_rxbufs *it,
+			unsigned *bid, uint8_t **p, unsigned *len)
 {
+	unsigned id = it->bid, k = it->k, left;
+
+	if (k == it->n)
+		return false;
+	it->k++;
 	if (b->bundle) {
 		if (k)
-			bid = b->br->bufs[(b->pos[bid] + k) & b->mask].bid;
-		*p = zg_bufring_addr(b, bid);
-		*len = (unsigned)res - k * b->size < b->size ? (unsigned)res - k * b->size : b->size;
+			id = b->br->bufs[(uint16_t)(it->first + k) & b->mask].bid;
+		left = (unsigned)it->res - k * b->size;
+		*p = zg_bufring_addr(b, id);
+		*len = left < b->size ? left : b->size;
 		b->free--;
 	} else if (b->inc) {
-		*p = zg_bufring_addr(b, bid) + b->off[bid];
-		*len = (unsigned)res;
-		b->off[bid] += (unsigned)res;
-		b->refs[bid]++;
-		if (!(cqe_flags & IORING_CQE_F_BUF_MORE)) {
-			b->kdone[bid] = 1;
+		*p = zg_bufring_addr(b, id) + b->off[id];
+		*len = (unsigned)it->res;
+		b->off[id] += (unsigned)it->res;
+		b->refs[id]++;
+		if (!(it->flags & IORING_CQE_F_BUF_MORE)) {
+			b->kdone[id] = 1;
 			b->free--;
 		}
 	} else {
-		*p = zg_bufring_addr(b, bid);
-		*len = (unsigned)res;
+		*p = zg_bufring_addr(b, id);
+		*len = (unsigned)it->res;
 		b->free--;
 	}
-	return bid;
+	zg_bufring_check_take(b, id);
+	*bid = id;
+	return true;
 }
 
 /* Give back every buffer slice of a recv CQE nobody will read (a closing
  * connection's input, a CQE for a connection that is gone). */
 void zg_bufring_drop(struct zg_bufring *b, unsigned bid, int res, unsigned cqe_flags)
 {
-	unsigned n = zg_bufring_nslices(b, res);
+	struct zg_rxbufs it;
+	unsigned id, len;
+	uint8_t *p;
 
-	for (unsigned k = 0; k < n; k++) {
-		uint8_t *p;
-		unsigned len;
-		zg_bufring_release(b, zg_bufring_slice(b, bid, k, res, cqe_flags, &p, &len));
+	zg_bufring_rx_begin(b, &it, bid, res, cqe_flags);
+	while (zg_bufring_rx_next(b, &it, &id, &p, &len))
+		zg_bufring_release(b, id);
+}
+
+#ifdef ZG_BUFRING_CHECKS
+#include <stdio.h>
+
+static const char *owner_name(uint8_t o)
+{
+	return o == BO_KERNEL ? "the kernel" : o == BO_HELD ? "a connection" : "staged";
+}
+
+static void check_fail(const struct zg_bufring *b, unsigned bid, const char *what)
+{
+	fprintf(stderr, "libzerg bufring check: %s: buffer %u of %u (owner: %s)\n",
+		what, bid, b->count, bid < b->count ? owner_name(b->owner[bid]) : "none");
+	abort();
+}
+
+/* A recv CQE named bid: the kernel must have had it. In incremental
+ * mode the kernel fills it over several CQEs and it is held only once
+ * the kernel has moved past it. */
+void zg_bufring_check_take(struct zg_bufring *b, unsigned bid)
+{
+	if (bid >= b->count)
+		check_fail(b, bid, "a recv names a buffer out of range");
+	if (b->owner[bid] != BO_KERNEL)
+		check_fail(b, bid, "a recv names a buffer that is not the kernel's");
+	if (!b->inc || b->kdone[bid])
+		b->owner[bid] = BO_HELD;
+}
+
+void zg_bufring_check_release(const struct zg_bufring *b, unsigned bid)
+{
+	if (bid >= b->count || !b->refs[bid])
+		check_fail(b, bid, "give-back of a slice not held");
+}
+
+void zg_bufring_check_put(struct zg_bufring *b, unsigned bid)
+{
+	if (bid >= b->count)
+		check_fail(b, bid, "give-back of a buffer out of range");
+	if (b->owner[bid] == BO_STAGED)
+		check_fail(b, bid, "double give-back");
+	if (b->owner[bid] != BO_HELD)
+		check_fail(b, bid, "give-back of a buffer not held");
+	b->owner[bid] = BO_STAGED;
+}
+
+void zg_bufring_check_publish(struct zg_bufring *b)
+{
+	for (unsigned i = 0; i < b->staged; i++) {
+		unsigned bid = b->br->bufs[(uint16_t)(b->br->tail + i) & b->mask].bid;
+		if (b->owner[bid] != BO_STAGED)
+			check_fail(b, bid, "publish of a buffer not staged");
+		b->owner[bid] = BO_KERNEL;
 	}
 }
+
+/* No connection is left: every buffer is the kernel's or staged. */
+void zg_bufring_check_idle(const struct zg_bufring *b)
+{
+	for (unsigned i = 0; i < b->count; i++)
+		if (b->owner[i] == BO_HELD || (b->inc && b->refs[i]))
+			check_fail(b, i, "a buffer is still held with no connection left");
+}
+#endif

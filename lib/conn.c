@@ -8,9 +8,12 @@
  * completed; only then is the fd closed, on_close called and the slot
  * reused. Every CQE carries the slot's generation, so a CQE can never
  * reach a later connection in the same slot. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -61,19 +64,17 @@ static void put_buffer(struct zg_reactor *r, int32_t bid)
 
 static void conn_reset(struct zg_conn *c, struct zg_reactor *r, int fd, uint32_t slot)
 {
-	/* Keep the allocations of the slot's previous life (segment array,
+	/* Keep the allocations of the slot's previous life (segment arrays,
 	 * carry buffer, output queue): the hot path stays malloc-free. */
-	struct zg_seg *segs = c->segs;
+	struct iovec *in = c->in;
+	int32_t *in_bid = c->in_bid;
 	unsigned seg_cap = c->seg_cap;
 	uint8_t *carry = c->carry;
 	size_t carry_cap = c->carry_cap;
 	struct zg_wentry *wq = c->wq;
 	unsigned wq_cap = c->wq_cap;
-	struct iovec *view_iov = c->view_iov;
-	unsigned view_cap = c->view_cap;
 	uint32_t gen = c->gen + 1;
-	bool heap_segs = segs && segs != c->inline_segs;
-	bool heap_iov = view_iov && view_iov != c->inline_iov;
+	bool heap_in = in && in != c->inline_in;
 	bool heap_wq = wq && wq != c->inline_wq;
 
 	memset(c, 0, sizeof(*c));
@@ -81,10 +82,9 @@ static void conn_reset(struct zg_conn *c, struct zg_reactor *r, int fd, uint32_t
 	c->fd = fd;
 	c->slot = slot;
 	c->gen = gen & 0xffffff;
-	c->segs = heap_segs ? segs : c->inline_segs;
-	c->seg_cap = heap_segs ? seg_cap : ZG_INLINE_SEGS;
-	c->view_iov = heap_iov ? view_iov : c->inline_iov;
-	c->view_cap = heap_iov ? view_cap : ZG_INLINE_SEGS;
+	c->in = heap_in ? in : c->inline_in;
+	c->in_bid = heap_in ? in_bid : c->inline_bid;
+	c->seg_cap = heap_in ? seg_cap : ZG_INLINE_SEGS;
 	c->carry = carry;
 	c->carry_cap = carry_cap;
 	c->wq = heap_wq ? wq : c->inline_wq;
@@ -93,12 +93,45 @@ static void conn_reset(struct zg_conn *c, struct zg_reactor *r, int fd, uint32_t
 	zg_timer_setup(&c->tmo, r, TK_CONN, NULL, c);
 }
 
+/* The reactor's set of connection fds: one bit per fd, grown on demand
+ * (fds are small, dense integers). */
+bool zg_fd_is_conn(const struct zg_reactor *r, int fd)
+{
+	unsigned w = (unsigned)fd / 64;
+	return w < r->fd_words && (r->fd_bits[w] >> (fd % 64) & 1);
+}
+
+static int fd_mark(struct zg_reactor *r, int fd)
+{
+	unsigned w = (unsigned)fd / 64;
+
+	if (w >= r->fd_words) {
+		unsigned n = r->fd_words ? r->fd_words : 16;
+		uint64_t *bits;
+		while (n <= w)
+			n *= 2;
+		bits = realloc(r->fd_bits, n * sizeof(*bits));
+		if (!bits)
+			return -ENOMEM;
+		memset(bits + r->fd_words, 0, (n - r->fd_words) * sizeof(*bits));
+		r->fd_bits = bits;
+		r->fd_words = n;
+	}
+	r->fd_bits[w] |= 1ull << (fd % 64);
+	return 0;
+}
+
+static void fd_unmark(struct zg_reactor *r, int fd)
+{
+	r->fd_bits[(unsigned)fd / 64] &= ~(1ull << (fd % 64));
+}
+
 struct zg_conn *zg_conn_open(struct zg_reactor *r, int fd)
 {
 	struct zg_conn *c;
 	uint32_t slot;
 
-	if (!r->nfree)
+	if (!r->nfree || fd_mark(r, fd))
 		return NULL;
 	slot = r->free_slots[--r->nfree];
 	if (slot >= r->hiwater)
@@ -185,23 +218,53 @@ void zg_conn_recv_update(struct zg_conn *c)
 		c->rstate = RS_IDLE; /* leave the starved list lazily */
 }
 
+/* Room for n input segments in both arrays. They grow together; if the
+ * second allocation fails the first is merely larger than needed. */
 static int segs_reserve(struct zg_conn *c, unsigned n)
 {
-	struct zg_seg *s;
+	bool inline_now = c->in == c->inline_in;
+	struct iovec *in;
+	int32_t *bid;
 	unsigned cap;
 
 	if (n <= c->seg_cap)
 		return 0;
 	cap = c->seg_cap * 2 > n ? c->seg_cap * 2 : n;
-	s = c->segs == c->inline_segs ? malloc(cap * sizeof(*s))
-				       : realloc(c->segs, cap * sizeof(*s));
-	if (!s)
+	in = inline_now ? malloc(cap * sizeof(*in)) : realloc(c->in, cap * sizeof(*in));
+	if (!in)
 		return -ENOMEM;
-	if (c->segs == c->inline_segs)
-		memcpy(s, c->inline_segs, sizeof(c->inline_segs));
-	c->segs = s;
+	if (inline_now)
+		memcpy(in, c->inline_in, sizeof(c->inline_in));
+	c->in = in;
+	bid = inline_now ? malloc(cap * sizeof(*bid)) : realloc(c->in_bid, cap * sizeof(*bid));
+	if (!bid) {
+		if (inline_now) { /* back to the inline arrays, still intact */
+			free(in);
+			c->in = c->inline_in;
+		}
+		return -ENOMEM;
+	}
+	if (inline_now)
+		memcpy(bid, c->inline_bid, sizeof(c->inline_bid));
+	c->in_bid = bid;
 	c->seg_cap = cap;
 	return 0;
+}
+
+/* Remove input segments [from, to), keeping the order of the rest. */
+static void segs_remove(struct zg_conn *c, unsigned from, unsigned to)
+{
+	unsigned rest = c->nsegs - to;
+
+	memmove(c->in + from, c->in + to, rest * sizeof(*c->in));
+	memmove(c->in_bid + from, c->in_bid + to, rest * sizeof(*c->in_bid));
+	c->nsegs -= to - from;
+}
+
+static void seg_trim(struct zg_conn *c, unsigned i, size_t n)
+{
+	c->in[i].iov_base = (uint8_t *)c->in[i].iov_base + n;
+	c->in[i].iov_len -= n;
 }
 
 static int carry_reserve(struct zg_conn *c, size_t n)
@@ -228,40 +291,44 @@ static int carry_reserve(struct zg_conn *c, size_t n)
  * starve the others). */
 static int compact(struct zg_conn *c, size_t n)
 {
-	bool carry_first = c->nsegs && c->segs[0].bid < 0;
-	size_t off = 0, skip = carry_first ? (size_t)(c->segs[0].p - c->carry) : 0;
+	bool carry_first = c->nsegs && c->in_bid[0] < 0;
+	size_t off = 0;
+	size_t skip = carry_first ? (size_t)((uint8_t *)c->in[0].iov_base - c->carry) : 0;
 	unsigned i = 0;
 
 	/* Allocate before touching anything: on -ENOMEM the input must be
 	 * as it was (zg_conn_contig leaves the connection open). Growing
-	 * the carry keeps its bytes, so segs[0] is found again at skip. */
+	 * the carry keeps its bytes, so in[0] is found again at skip. */
 	if (carry_reserve(c, n) || (!carry_first && segs_reserve(c, c->nsegs + 1)))
 		return -ENOMEM;
 	if (carry_first) {
 		/* the carry is already first: keep its bytes, move them down */
-		memmove(c->carry, c->carry + skip, c->segs[0].len);
-		off = c->segs[0].len;
+		memmove(c->carry, c->carry + skip, c->in[0].iov_len);
+		off = c->in[0].iov_len;
 		i = 1;
 	}
 	while (off < n) {
-		struct zg_seg *s = &c->segs[i];
-		size_t take = s->len < n - off ? s->len : n - off;
-		memcpy(c->carry + off, s->p, take);
+		size_t len = c->in[i].iov_len;
+		size_t take = len < n - off ? len : n - off;
+		memcpy(c->carry + off, c->in[i].iov_base, take);
 		off += take;
-		if (take < s->len) {
-			s->p += take;
-			s->len -= (uint32_t)take;
+		if (take < len) {
+			seg_trim(c, i, take);
 			break;
 		}
-		put_buffer(c->r, s->bid);
+		put_buffer(c->r, c->in_bid[i]);
 		i++;
 	}
-	/* segs[0] becomes the carry; segs[1..] are what was not copied */
-	if (i != 1) {
-		memmove(c->segs + 1, c->segs + i, (c->nsegs - i) * sizeof(*c->segs));
-		c->nsegs = c->nsegs - i + 1;
+	/* in[0] becomes the carry; in[1..] are what was not copied */
+	if (i == 0) {
+		memmove(c->in + 1, c->in, c->nsegs * sizeof(*c->in));
+		memmove(c->in_bid + 1, c->in_bid, c->nsegs * sizeof(*c->in_bid));
+		c->nsegs++;
+	} else if (i > 1) {
+		segs_remove(c, 1, i);
 	}
-	c->segs[0] = (struct zg_seg){ c->carry, (uint32_t)off, -1 };
+	c->in[0] = (struct iovec){ c->carry, off };
+	c->in_bid[0] = -1;
 	c->r->st.compactions++;
 	return 0;
 }
@@ -270,18 +337,20 @@ static int compact(struct zg_conn *c, size_t n)
 static void append_input(struct zg_conn *c, unsigned bid, int res, unsigned flags)
 {
 	struct zg_reactor *r = c->r;
-	unsigned n = zg_bufring_nslices(&r->buf, res);
+	struct zg_rxbufs it;
+	unsigned b, len;
+	uint8_t *p;
 
-	if (c->state == CS_OPEN && segs_reserve(c, c->nsegs + n))
+	zg_bufring_rx_begin(&r->buf, &it, bid, res, flags);
+	if (c->state == CS_OPEN && segs_reserve(c, c->nsegs + it.n))
 		fail(c, -ENOMEM);
 	if (c->state != CS_OPEN) {
 		zg_bufring_drop(&r->buf, bid, res, flags); /* input is discarded */
 		return;
 	}
-	for (unsigned k = 0; k < n; k++) {
-		uint8_t *p;
-		unsigned len, b = zg_bufring_slice(&r->buf, bid, k, res, flags, &p, &len);
-		c->segs[c->nsegs++] = (struct zg_seg){ p, len, (int32_t)b };
+	while (zg_bufring_rx_next(&r->buf, &it, &b, &p, &len)) {
+		c->in[c->nsegs] = (struct iovec){ p, len };
+		c->in_bid[c->nsegs++] = (int32_t)b;
 		c->in_len += len;
 	}
 	zg_conn_make_ready(c);
@@ -340,20 +409,7 @@ void zg_conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe)
 
 ZG_EXPORT int zg_conn_read(struct zg_conn *c, struct zg_read_view *v)
 {
-	if (c->nsegs > c->view_cap) {
-		unsigned cap = c->nsegs * 2;
-		struct iovec *iov = c->view_iov == c->inline_iov
-			? malloc(cap * sizeof(*iov)) : realloc(c->view_iov, cap * sizeof(*iov));
-		if (!iov)
-			return -ENOMEM;
-		c->view_iov = iov;
-		c->view_cap = cap;
-	}
-	for (unsigned i = 0; i < c->nsegs; i++) {
-		c->view_iov[i].iov_base = c->segs[i].p;
-		c->view_iov[i].iov_len = c->segs[i].len;
-	}
-	v->segs = c->view_iov;
+	v->segs = c->in;
 	v->nsegs = c->nsegs;
 	v->len = c->in_len;
 	v->eof = c->eof;
@@ -385,19 +441,15 @@ static void consume_input(struct zg_conn *c, size_t n)
 	unsigned i = 0;
 
 	c->in_len -= n;
-	while (n && n >= c->segs[i].len) {
-		n -= c->segs[i].len;
-		put_buffer(c->r, c->segs[i].bid);
+	while (n && n >= c->in[i].iov_len) {
+		n -= c->in[i].iov_len;
+		put_buffer(c->r, c->in_bid[i]);
 		i++;
 	}
-	if (n) {
-		c->segs[i].p += n;
-		c->segs[i].len -= (uint32_t)n;
-	}
-	if (i) {
-		memmove(c->segs, c->segs + i, (c->nsegs - i) * sizeof(*c->segs));
-		c->nsegs -= i;
-	}
+	if (n)
+		seg_trim(c, i, n);
+	if (i)
+		segs_remove(c, 0, i);
 }
 
 ZG_EXPORT int zg_conn_advance(struct zg_conn *c, size_t consumed, size_t examined)
@@ -423,14 +475,14 @@ ZG_EXPORT int zg_conn_contig(struct zg_conn *c, size_t n, const uint8_t **p)
 
 	if (n > c->in_len)
 		return -EINVAL;
-	if (!c->nsegs || c->segs[0].len >= n) {
-		*p = c->nsegs ? c->segs[0].p : NULL;
+	if (!c->nsegs || c->in[0].iov_len >= n) {
+		*p = c->nsegs ? c->in[0].iov_base : NULL;
 		return 0;
 	}
 	ret = compact(c, n);
 	if (ret)
 		return ret;
-	*p = c->segs[0].p;
+	*p = c->in[0].iov_base;
 	return 0;
 }
 
@@ -457,7 +509,7 @@ ZG_EXPORT void zg_conn_resume_read(struct zg_conn *c)
  * sees it. */
 static bool keeps_too_much(const struct zg_conn *c)
 {
-	bool in_ring = c->nsegs > 1 || (c->nsegs == 1 && c->segs[0].bid >= 0);
+	bool in_ring = c->nsegs > 1 || (c->nsegs == 1 && c->in_bid[0] >= 0);
 
 	return in_ring && (c->nsegs > c->r->cfg.compact_segs || zg_bufring_low(&c->r->buf));
 }
@@ -555,11 +607,13 @@ static struct zg_wentry *wq_push(struct zg_conn *c)
 	return memset(&c->wq[c->wq_head + c->wq_len++], 0, sizeof(struct zg_wentry));
 }
 
+/* Written as a subtraction: out_len never exceeds max_output, so this
+ * cannot wrap, where out_len + n would for a huge n. */
 static int write_check(const struct zg_conn *c, size_t n)
 {
 	if (c->state != CS_OPEN || c->shut_wr)
 		return -EPIPE;
-	if (c->out_len + n > c->r->cfg.max_output)
+	if (n > c->r->cfg.max_output - c->out_len)
 		return -ENOBUFS;
 	return 0;
 }
@@ -568,20 +622,22 @@ ZG_EXPORT void *zg_conn_reserve(struct zg_conn *c, size_t n)
 {
 	struct zg_wentry *e = wq_tail(c);
 
+	c->reserved = 0;
 	if (write_check(c, n))
 		return NULL;
-	if (e && e->cap && e->cap - e->len >= n && !e->zc)
-		return e->p + e->len;
-	e = wq_push(c);
-	if (!e)
-		return NULL;
-	e->cap = n > CHUNK_SIZE ? n : CHUNK_SIZE;
-	e->p = e->cap == CHUNK_SIZE ? chunk_get(c->r) : malloc(e->cap);
-	if (!e->p) {
-		c->wq_len--;
-		return NULL;
+	if (!(e && e->cap && e->cap - e->len >= n && !e->zc)) {
+		e = wq_push(c);
+		if (!e)
+			return NULL;
+		e->cap = n > CHUNK_SIZE ? n : CHUNK_SIZE;
+		e->p = e->cap == CHUNK_SIZE ? chunk_get(c->r) : malloc(e->cap);
+		if (!e->p) {
+			c->wq_len--;
+			return NULL;
+		}
 	}
-	return e->p;
+	c->reserved = n;
+	return e->p + e->len;
 }
 
 static void queued(struct zg_conn *c, size_t n)
@@ -594,14 +650,19 @@ static void queued(struct zg_conn *c, size_t n)
 	zg_conn_make_dirty(c);
 }
 
-ZG_EXPORT void zg_conn_commit(struct zg_conn *c, size_t n)
+ZG_EXPORT int zg_conn_commit(struct zg_conn *c, size_t n)
 {
 	struct zg_wentry *e = wq_tail(c);
 
-	if (!n || !e || !e->cap)
-		return;
+	if (n > c->reserved || c->state != CS_OPEN)
+		return -EINVAL;
+	c->reserved -= n; /* the rest stays reserved, right after these n */
+	if (!n)
+		return 0;
+	assert(e && e->cap && e->cap - e->len >= n);
 	e->len += n;
 	queued(c, n);
+	return 0;
 }
 
 ZG_EXPORT int zg_conn_write(struct zg_conn *c, const void *p, size_t n)
@@ -617,8 +678,7 @@ ZG_EXPORT int zg_conn_write(struct zg_conn *c, const void *p, size_t n)
 	if (!dst)
 		return -ENOMEM;
 	memcpy(dst, p, n);
-	zg_conn_commit(c, n);
-	return 0;
+	return zg_conn_commit(c, n);
 }
 
 ZG_EXPORT int zg_conn_write_ref(struct zg_conn *c, const void *p, size_t n,
@@ -632,6 +692,7 @@ ZG_EXPORT int zg_conn_write_ref(struct zg_conn *c, const void *p, size_t n,
 	e = wq_push(c);
 	if (!e)
 		return -ENOMEM;
+	c->reserved = 0;
 	e->p = (uint8_t *)p;
 	e->len = n;
 	e->release = release;
@@ -935,6 +996,7 @@ void zg_conn_maybe_free(struct zg_conn *c)
 	 * connection's socket and not a newer one's. */
 	if (r->h.on_close)
 		r->h.on_close(c, c->close_reason);
+	fd_unmark(r, c->fd);
 	close(c->fd);
 	slot_free(c);
 }
@@ -966,6 +1028,22 @@ ZG_EXPORT int zg_conn_shutdown(struct zg_conn *c)
 	return 0;
 }
 
+/* Idle for a stop: nothing held, nothing to send, and no request on its
+ * way. Bytes that reached the socket are either still in it (SIOCINQ;
+ * with DEFER_TASKRUN the recv runs only at our next enter) or already in
+ * a CQE not yet reaped: checked after the ioctl, since on other setups
+ * the ioctl's return may itself run the recv. */
+static bool stop_idle(const struct zg_conn *c)
+{
+	int unread = 0;
+
+	if (c->in_len || c->out_len || c->send_inflight || c->ready)
+		return false;
+	if (ioctl(c->fd, SIOCINQ, &unread) == 0 && unread > 0)
+		return false;
+	return !io_uring_cq_ready(&c->r->ring);
+}
+
 /* Called by the reactor each iteration while it stops. abort_at != 0:
  * the deadline passed, close everything now. */
 void zg_conn_stop(struct zg_conn *c, uint64_t abort_at)
@@ -976,7 +1054,7 @@ void zg_conn_stop(struct zg_conn *c, uint64_t abort_at)
 		fail(c, -ESHUTDOWN);
 		return;
 	}
-	if (c->state == CS_OPEN && !c->in_len && !c->out_len && !c->send_inflight) {
+	if (c->state == CS_OPEN && stop_idle(c)) {
 		c->close_reason = -ESHUTDOWN;
 		zg_conn_close(c, ZG_CLOSE_GRACEFUL);
 	} else if (c->state == CS_LINGER) {
@@ -988,6 +1066,7 @@ void zg_conn_stop(struct zg_conn *c, uint64_t abort_at)
  * connection holds; no callbacks, the ring is about to go away. */
 void zg_conn_drop(struct zg_conn *c)
 {
+	fd_unmark(c->r, c->fd);
 	close(c->fd);
 	drop_queues(c);
 	c->state = CS_FREE;

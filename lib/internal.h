@@ -37,7 +37,13 @@ static inline uint32_t ud_slot(uint64_t ud) { return (uint32_t)ud; }
 /* Modes: plain (one recv fills one buffer), bundle (one recv fills
  * several buffers, taken in ring order), incremental (the kernel fills a
  * buffer a slice at a time, so one buffer can hold slices of several
- * connections: each buffer then counts the slices still held). */
+ * connections: each buffer then counts the slices still held).
+ *
+ * Ownership: every buffer is the kernel's (in the published ring), held
+ * (a connection's input points into it), or staged (given back, not yet
+ * published). Each one moves kernel -> held -> staged -> kernel, exactly
+ * once per fill. Built with -Dbufring_checks=true, every move is checked
+ * and a wrong one aborts (zg_bufring_check_*). */
 struct zg_bufring {
 	struct io_uring_buf_ring *br;
 	uint8_t *slab;         /* count * size bytes                      */
@@ -50,6 +56,23 @@ struct zg_bufring {
 	uint32_t *off;         /* inc: bytes the kernel has filled        */
 	uint16_t *refs;        /* inc: slices still held by connections   */
 	uint8_t *kdone;        /* inc: the kernel has moved past it       */
+	uint8_t *owner;        /* checks: enum zg_bufowner of each buffer
+	                        * (always present, so that code built with
+	                        * and without the checks agrees on layout) */
+};
+
+enum zg_bufowner { BO_KERNEL = 0, BO_HELD, BO_STAGED };
+
+/* The buffers of one recv CQE, in the order the kernel filled them. The
+ * first buffer's ring position is read once, at the start: giving a
+ * buffer back rewrites its position, so slices looked up after that
+ * would name the wrong buffers. */
+struct zg_rxbufs {
+	unsigned bid;          /* the CQE's first buffer                   */
+	uint16_t first;        /* bundle: its ring position                */
+	unsigned k, n;         /* next slice, slices in all                */
+	int res;
+	unsigned flags;
 };
 
 int zg_bufring_init(struct zg_bufring *b, struct io_uring *ring,
@@ -59,9 +82,25 @@ static inline uint8_t *zg_bufring_addr(const struct zg_bufring *b, unsigned bid)
 {
 	return b->slab + (size_t)bid * b->size;
 }
+
+#ifdef ZG_BUFRING_CHECKS
+void zg_bufring_check_take(struct zg_bufring *b, unsigned bid);
+void zg_bufring_check_put(struct zg_bufring *b, unsigned bid);
+void zg_bufring_check_release(const struct zg_bufring *b, unsigned bid);
+void zg_bufring_check_publish(struct zg_bufring *b);
+void zg_bufring_check_idle(const struct zg_bufring *b);
+#else
+static inline void zg_bufring_check_take(struct zg_bufring *b, unsigned bid) { (void)b; (void)bid; }
+static inline void zg_bufring_check_put(struct zg_bufring *b, unsigned bid) { (void)b; (void)bid; }
+static inline void zg_bufring_check_release(const struct zg_bufring *b, unsigned bid) { (void)b; (void)bid; }
+static inline void zg_bufring_check_publish(struct zg_bufring *b) { (void)b; }
+static inline void zg_bufring_check_idle(const struct zg_bufring *b) { (void)b; }
+#endif
+
 /* Stage one buffer for return; visible to the kernel at publish. */
 static inline void zg_bufring_put(struct zg_bufring *b, unsigned bid)
 {
+	zg_bufring_check_put(b, bid);
 	b->pos[bid] = (uint16_t)(b->br->tail + b->staged);
 	io_uring_buf_ring_add(b->br, zg_bufring_addr(b, bid), b->size, bid,
 			      b->mask, b->staged++);
@@ -70,6 +109,7 @@ static inline void zg_bufring_put(struct zg_bufring *b, unsigned bid)
 static inline void zg_bufring_release(struct zg_bufring *b, unsigned bid)
 {
 	if (b->inc) {
+		zg_bufring_check_release(b, bid);
 		if (--b->refs[bid] || !b->kdone[bid])
 			return;
 		b->off[bid] = 0;
@@ -82,6 +122,7 @@ static inline unsigned zg_bufring_publish(struct zg_bufring *b)
 {
 	unsigned n = b->staged;
 	if (n) {
+		zg_bufring_check_publish(b);
 		io_uring_buf_ring_advance(b->br, n);
 		b->free += n;
 		b->staged = 0;
@@ -100,15 +141,14 @@ static inline bool zg_bufring_low(const struct zg_bufring *b)
 		avail--;
 	return avail * 4 < b->count;
 }
-/* How many slices a recv CQE of res bytes carries. */
-static inline unsigned zg_bufring_nslices(const struct zg_bufring *b, int res)
-{
-	return b->bundle ? (unsigned)(res + (int)b->size - 1) / b->size : 1;
-}
-/* Slice k of a recv CQE whose first buffer is bid: its buffer id,
- * address and length. Takes the slice from the kernel's accounting. */
-unsigned zg_bufring_slice(struct zg_bufring *b, unsigned bid, unsigned k,
-			  int res, unsigned cqe_flags, uint8_t **p, unsigned *len);
+/* Start taking the buffers of a recv CQE of res > 0 bytes. */
+void zg_bufring_rx_begin(struct zg_bufring *b, struct zg_rxbufs *it,
+			 unsigned bid, int res, unsigned cqe_flags);
+/* The next slice: its buffer id, address and length; false after the
+ * last. Takes the slice from the kernel's accounting (it is now held). */
+bool zg_bufring_rx_next(struct zg_bufring *b, struct zg_rxbufs *it,
+			unsigned *bid, uint8_t **p, unsigned *len);
+/* Give back every slice of a recv CQE nobody will read. */
 void zg_bufring_drop(struct zg_bufring *b, unsigned bid, int res, unsigned cqe_flags);
 
 /* ---- timers (timer.c): a binary min-heap ------------------------- */
@@ -143,12 +183,6 @@ struct zg_timer {
 };
 
 /* ---- connections (conn.c) ----------------------------------------- */
-struct zg_seg {
-	uint8_t *p;
-	uint32_t len;
-	int32_t bid;           /* ring buffer id, -1 for the carry buffer  */
-};
-
 /* An output queue entry: bytes owned by the conn (a chunk) or by the
  * caller (a reference with a release callback). */
 struct zg_wentry {
@@ -201,8 +235,11 @@ struct zg_conn {
 	unsigned ops;          /* operations in flight                     */
 	int close_reason;
 
-	/* input: segments over ring buffers and the carry buffer */
-	struct zg_seg *segs;
+	/* input: segments over ring buffers and the carry buffer. The read
+	 * view points at in[] itself, so reading cannot fail; in_bid[i] is
+	 * the ring buffer behind in[i], -1 for the carry buffer. */
+	struct iovec *in;
+	int32_t *in_bid;
 	unsigned nsegs, seg_cap;
 	size_t in_len;
 	size_t examined;       /* input bytes the application has seen    */
@@ -212,17 +249,16 @@ struct zg_conn {
 	unsigned wq_head, wq_len, wq_cap;
 	size_t out_len;        /* queued, not yet accepted by the kernel   */
 	size_t send_len;       /* bytes the in-flight send was given      */
+	size_t reserved;       /* zg_conn_reserve'd, not yet committed     */
 
 	/* timeouts: the node fires at the scheduled time; the real
 	 * deadline moves forward lazily without touching the heap */
 	uint64_t deadline;
 	struct zg_conn *next_ready, *next_dirty;
-	struct iovec *view_iov;
-	unsigned view_cap;
 	unsigned timeout_ms;
 
-	struct zg_seg inline_segs[ZG_INLINE_SEGS];
-	struct iovec inline_iov[ZG_INLINE_SEGS];
+	struct iovec inline_in[ZG_INLINE_SEGS];
+	int32_t inline_bid[ZG_INLINE_SEGS];
 	struct zg_wentry inline_wq[ZG_INLINE_WQ];
 
 	/* not on every message's path */
@@ -247,6 +283,7 @@ struct zg_post {
 struct zg_listener {
 	int fd;
 	bool armed;
+	bool dead;             /* accept failed for good: not re-armed   */
 };
 
 #define ZG_MAX_LISTENERS 8
@@ -267,6 +304,8 @@ struct zg_reactor {
 	uint32_t *free_slots;       /* stack of free slot indices         */
 	uint32_t nfree;
 	uint32_t hiwater;           /* slots [0, hiwater) were ever used   */
+	uint64_t *fd_bits;          /* fds that are live connections here, */
+	unsigned fd_words;          /* so adopt can refuse one twice       */
 	unsigned live;              /* open connections                   */
 
 	struct zg_listener lst[ZG_MAX_LISTENERS];
@@ -293,7 +332,8 @@ struct zg_reactor {
 	pthread_mutex_t post_lock;
 	struct zg_post *posts;
 	atomic_bool wake_pending;
-	atomic_uint stop_req;       /* deadline + 1, or 0                 */
+	_Atomic uint64_t stop_req;  /* deadline + 1 (64 bits: never wraps),
+	                             * or 0                               */
 	bool stopping;
 	bool stopped;
 	bool post_closed;
@@ -312,6 +352,7 @@ void zg_arm_accept(struct zg_reactor *r, unsigned li);
 
 /* conn.c */
 struct zg_conn *zg_conn_open(struct zg_reactor *r, int fd);
+bool zg_fd_is_conn(const struct zg_reactor *r, int fd);
 void zg_conn_arm_recv(struct zg_conn *c);
 void zg_conn_recv_update(struct zg_conn *c);
 void zg_conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe);

@@ -46,9 +46,9 @@ ZG_EXPORT int zg_reactor_post(struct zg_reactor *r, void (*fn)(void *), void *ar
 
 ZG_EXPORT void zg_reactor_stop(struct zg_reactor *r, unsigned deadline_ms)
 {
-	unsigned expect = 0;
+	uint64_t expect = 0;
 	/* Keep the first request's deadline: repeated signals don't extend it. */
-	atomic_compare_exchange_strong(&r->stop_req, &expect, deadline_ms + 1);
+	atomic_compare_exchange_strong(&r->stop_req, &expect, (uint64_t)deadline_ms + 1);
 	wake(r);
 }
 

@@ -5,6 +5,7 @@
  * CQE batch, call on_data once per ready connection, flush every dirty
  * connection (one send each). */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -246,8 +247,7 @@ static int listener_add(struct zg_reactor *r, int fd)
 {
 	if (r->nlst == ZG_MAX_LISTENERS)
 		return -ENOSPC;
-	r->lst[r->nlst].fd = fd;
-	r->lst[r->nlst].armed = false;
+	r->lst[r->nlst] = (struct zg_listener){ .fd = fd };
 	zg_arm_accept(r, r->nlst++);
 	return 0;
 }
@@ -319,11 +319,30 @@ ZG_EXPORT int zg_reactor_listen(struct zg_reactor *r, const struct sockaddr *add
 	return ret;
 }
 
+/* A socket accept can work on: a listening stream socket. Anything else
+ * would fail every accept, and a multishot accept re-armed on failure
+ * would spin. */
+static int check_listening(int fd)
+{
+	int type = 0, on = 0;
+	socklen_t len = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len))
+		return errno == ENOTSOCK ? -EINVAL : -errno;
+	len = sizeof(on);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len))
+		return -errno;
+	return type == SOCK_STREAM && on ? 0 : -EINVAL;
+}
+
 ZG_EXPORT int zg_reactor_listen_fd(struct zg_reactor *r, int fd)
 {
+	int ret;
+
 	if (!r || fd < 0)
 		return -EINVAL;
-	return listener_add(r, fd);
+	ret = check_listening(fd);
+	return ret ? ret : listener_add(r, fd);
 }
 
 ZG_EXPORT int zg_reactor_adopt(struct zg_reactor *r, int fd)
@@ -333,9 +352,13 @@ ZG_EXPORT int zg_reactor_adopt(struct zg_reactor *r, int fd)
 			close(fd);
 		return -EINVAL;
 	}
+	/* Not closed: it is a live connection's socket, and closing it
+	 * would cut that connection. */
+	if (zg_fd_is_conn(r, fd))
+		return -EEXIST;
 	if (r->stopping || !zg_conn_open(r, fd)) {
 		close(fd);
-		return r->stopping ? -ESHUTDOWN : -EMFILE;
+		return r->stopping ? -ESHUTDOWN : r->nfree ? -ENOMEM : -EMFILE;
 	}
 	return 0;
 }
@@ -344,7 +367,7 @@ void zg_arm_accept(struct zg_reactor *r, unsigned li)
 {
 	struct io_uring_sqe *sqe;
 
-	if (r->lst[li].armed || r->lst[li].fd < 0 || r->stopping)
+	if (r->lst[li].armed || r->lst[li].fd < 0 || r->lst[li].dead || r->stopping)
 		return;
 	sqe = zg_sqe(r);
 	if (!sqe)
@@ -373,6 +396,31 @@ static void accept_backoff(struct zg_reactor *r)
 		zg_timer_start(r->accept_retry, 100, 0);
 }
 
+/* Errors of one connection that the next accept does not repeat
+ * (accept(2): the pending connection went away, or a firewall said no). */
+static bool accept_error_transient(int res)
+{
+	switch (-res) {
+	case ECANCELED: case ECONNABORTED: case EPROTO: case EPERM: case EINTR:
+	case EAGAIN: case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN: case ENONET:
+	case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH: case ETIMEDOUT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void cancel_accept(struct zg_reactor *r, unsigned li)
+{
+	struct io_uring_sqe *sqe = zg_sqe(r);
+
+	if (!sqe)
+		return;
+	io_uring_prep_cancel64(sqe, ud_make(OP_ACCEPT, 0, li), 0);
+	io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, 0, 0));
+	r->inflight_misc++;
+}
+
 static void on_accept(struct zg_reactor *r, struct io_uring_cqe *cqe)
 {
 	unsigned li = ud_slot(cqe->user_data);
@@ -382,18 +430,28 @@ static void on_accept(struct zg_reactor *r, struct io_uring_cqe *cqe)
 		r->lst[li].armed = false;
 	}
 	if (cqe->res >= 0) {
-		if (r->stopping)
-			close(cqe->res);
-		else if (r->handoff && zg_server_handoff(r, cqe->res))
+		/* While stopping, an accepted connection is still served: its
+		 * request reached us before the listener closed. */
+		if (r->handoff && !r->stopping && zg_server_handoff(r, cqe->res))
 			;
 		else if (!zg_conn_open(r, cqe->res)) {
 			r->st.shed++;
 			close(cqe->res);
 		}
-	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOMEM) {
+	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOMEM ||
+		   cqe->res == -ENOBUFS) {
 		zg_log(r, ZG_LOG_WARN, "accept: %s; retrying in 100 ms", strerror(-cqe->res));
 		if (!r->lst[li].armed)
 			accept_backoff(r);
+		return;
+	} else if (!accept_error_transient(cqe->res)) {
+		/* The listener itself is broken (shut down, not listening):
+		 * re-arming would fail again at once, forever. */
+		zg_log(r, ZG_LOG_ERROR, "accept on listener %u: %s; listener stopped", li,
+		       strerror(-cqe->res));
+		if (r->lst[li].armed)
+			cancel_accept(r, li);
+		r->lst[li].dead = true;
 		return;
 	}
 	if (!r->lst[li].armed && cqe->res != -ECANCELED)
@@ -525,25 +583,41 @@ static void rearm_starved(struct zg_reactor *r)
 	}
 }
 
-/* Stop accepting: cancel the multishot accepts, then close the
- * listeners at once so new clients are refused instead of queued (the
- * cancelled request holds the socket only until its CQE). */
+/* Connections the kernel has queued on a listener but nobody accepted
+ * yet: closing the listener would reset them, requests and all. They
+ * are taken as connections, and the stop treats them like the others. */
+static void drain_backlog(struct zg_reactor *r, int lfd)
+{
+	int fd, fl = fcntl(lfd, F_GETFL);
+
+	/* An adopted listener may be blocking; it is closed right after. */
+	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(lfd, F_SETFL, fl | O_NONBLOCK)))
+		return;
+	while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		if (!zg_conn_open(r, fd)) {
+			r->st.shed++;
+			close(fd);
+		}
+	}
+}
+
+/* Stop accepting: cancel the multishot accepts, take what is queued on
+ * the listeners, then close them at once so new clients are refused
+ * instead of queued (the cancelled request holds the socket only until
+ * its CQE). */
 static void begin_stop(struct zg_reactor *r, unsigned deadline_ms)
 {
 	r->stopping = true;
 	r->stop_deadline = r->now_ms + deadline_ms;
-	for (unsigned i = 0; i < r->nlst; i++) {
-		struct io_uring_sqe *sqe;
-		if (r->lst[i].armed && (sqe = zg_sqe(r))) {
-			io_uring_prep_cancel64(sqe, ud_make(OP_ACCEPT, 0, i), 0);
-			io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, 0, 0));
-			r->inflight_misc++;
-		}
-	}
+	for (unsigned i = 0; i < r->nlst; i++)
+		if (r->lst[i].armed)
+			cancel_accept(r, i);
 	io_uring_submit(&r->ring);
 	for (unsigned i = 0; i < r->nlst; i++) {
-		if (r->lst[i].fd >= 0)
+		if (r->lst[i].fd >= 0) {
+			drain_backlog(r, r->lst[i].fd);
 			close(r->lst[i].fd);
+		}
 		r->lst[i].fd = -1;
 	}
 	if (r->accept_retry)
@@ -562,6 +636,7 @@ static void stop_step(struct zg_reactor *r)
 			zg_conn_stop(c, abort_at);
 	}
 	if (!r->live && r->inflight_misc <= (r->wake_armed ? 1u : 0u)) {
+		zg_bufring_check_idle(&r->buf);
 		/* From here posts are refused; the ones already queued still
 		 * run (a handed-off fd is then closed by the stopping adopt). */
 		zg_posts_close(r);
@@ -571,14 +646,14 @@ static void stop_step(struct zg_reactor *r)
 
 static void loop_prologue(struct zg_reactor *r)
 {
-	unsigned req;
+	uint64_t req;
 
 	r->now_ms = zg_clock_ms();
 	r->worked = false;
 	zg_posts_run(r);
 	req = atomic_load(&r->stop_req);
 	if (req && !r->stopping)
-		begin_stop(r, req - 1);
+		begin_stop(r, (unsigned)(req - 1));
 	zg_timers_run(r);
 	zg_bufring_publish(&r->buf);
 	rearm_starved(r);
@@ -669,14 +744,15 @@ static void free_conns(struct zg_reactor *r)
 		free(c->carry);
 		if (c->wq != c->inline_wq)
 			free(c->wq);
-		if (c->view_iov != c->inline_iov)
-			free(c->view_iov);
-		if (c->segs != c->inline_segs)
-			free(c->segs);
+		if (c->in != c->inline_in) {
+			free(c->in);
+			free(c->in_bid);
+		}
 	}
 	if (r->conns)
 		munmap(r->conns, r->conns_bytes);
 	free(r->free_slots);
+	free(r->fd_bits);
 }
 
 ZG_EXPORT void zg_reactor_free(struct zg_reactor *r)
@@ -684,6 +760,7 @@ ZG_EXPORT void zg_reactor_free(struct zg_reactor *r)
 	if (!r)
 		return;
 	free_conns(r);
+	zg_bufring_check_idle(&r->buf);
 	for (unsigned i = 0; i < r->nlst; i++)
 		if (r->lst[i].fd >= 0)
 			close(r->lst[i].fd);

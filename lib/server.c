@@ -35,7 +35,8 @@ struct zg_server {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	unsigned ready;              /* workers that finished starting    */
-	atomic_uint stop_req;        /* deadline + 1, or 0                 */
+	_Atomic uint64_t stop_req;   /* deadline + 1, or 0                 */
+	bool started;                /* zg_server_start ran: only once     */
 	atomic_uint next;            /* round robin for ZG_ACCEPT_ONE     */
 };
 
@@ -240,7 +241,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct zg_server *s = w->s;
 	struct zg_reactor *r;
-	unsigned stop;
+	uint64_t stop;
 	int ret;
 
 	if (w->cpu >= 0) {
@@ -266,7 +267,7 @@ static void *worker_main(void *arg)
 	atomic_store(&w->r, r);
 	stop = atomic_load(&s->stop_req);
 	if (stop)
-		zg_reactor_stop(r, stop - 1);
+		zg_reactor_stop(r, (unsigned)(stop - 1));
 	started(w, ret);
 	if (!ret)
 		ret = zg_reactor_run(r);
@@ -279,6 +280,12 @@ static void *worker_main(void *arg)
 ZG_EXPORT int zg_server_start(struct zg_server *s)
 {
 	int ret = 0;
+
+	/* The reactors take over the listeners, so a second start would
+	 * have none (and would leak the first reactors). */
+	if (s->started)
+		return -EALREADY;
+	s->started = true;
 
 	for (unsigned i = 0; i < s->n; i++) {
 		ret = -pthread_create(&s->w[i].tid, NULL, worker_main, &s->w[i]);
@@ -305,9 +312,9 @@ ZG_EXPORT int zg_server_start(struct zg_server *s)
 
 ZG_EXPORT void zg_server_stop(struct zg_server *s, unsigned deadline_ms)
 {
-	unsigned expect = 0;
+	uint64_t expect = 0;
 
-	atomic_compare_exchange_strong(&s->stop_req, &expect, deadline_ms + 1);
+	atomic_compare_exchange_strong(&s->stop_req, &expect, (uint64_t)deadline_ms + 1);
 	for (unsigned i = 0; i < s->n; i++) {
 		struct zg_reactor *r = atomic_load(&s->w[i].r);
 		if (r)

@@ -133,7 +133,8 @@ void zg_timers_run(struct zg_reactor *r)
 			continue;
 		}
 		if (t->repeat)
-			zg_timer_arm_at(t, r->now_ms + t->repeat);
+			zg_timer_arm_at(t, t->repeat > UINT64_MAX - r->now_ms
+					   ? UINT64_MAX : r->now_ms + t->repeat);
 		t->cb(t, t->arg);
 	}
 }
@@ -167,9 +168,12 @@ ZG_EXPORT int zg_timer_new(struct zg_reactor *r, zg_timer_fn cb, void *arg,
 ZG_EXPORT void zg_timer_start(struct zg_timer *t, uint64_t timeout_ms,
 			      uint64_t repeat_ms)
 {
+	uint64_t now = zg_clock_ms();
+
 	t->repeat = repeat_ms;
-	t->r->now_ms = zg_clock_ms();
-	zg_timer_arm_at(t, t->r->now_ms + timeout_ms);
+	t->r->now_ms = now;
+	/* saturate: now + a huge timeout must not wrap into the past */
+	zg_timer_arm_at(t, timeout_ms > UINT64_MAX - now ? UINT64_MAX : now + timeout_ms);
 }
 
 ZG_EXPORT void zg_timer_stop(struct zg_timer *t)

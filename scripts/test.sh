@@ -25,5 +25,5 @@ echo "== AddressSanitizer + UBSan build =="
 # detect_leaks stays on: every test frees what it allocates.
 ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	run_suite build-asan --buildtype=debug -Db_sanitize=address,undefined \
+	run_suite build-asan --buildtype=debug -Db_sanitize=address,undefined -Dbufring_checks=true \
 		-Db_lundef=false

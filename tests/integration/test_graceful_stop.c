@@ -337,6 +337,11 @@ static void test_stop_closes_listeners(void **state)
 		if (k == -ETIMEDOUT)
 			fail_msg("a client that connected after zg_server_stop hangs: "
 				 "the listener is still open while the server drains");
+		/* Served if it reached a reactor's listener before that one
+		 * closed it (the stop answers what is already queued), then
+		 * closed; else refused or reset. */
+		if (k == 1)
+			k = it_expect_eof(fd, 3000);
 		assert_true(k == 0 || k == -ECONNRESET);
 		close(fd);
 	} else {

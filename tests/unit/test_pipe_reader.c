@@ -252,9 +252,9 @@ static void test_contig_in_place_and_copied(void **state)
 	assert_int_equal(f->r->st.compactions, before + 1);
 	/* only the view was copied: "67" stays in its ring buffer */
 	assert_int_equal(f->c->nsegs, 2);
-	assert_int_equal(f->c->segs[0].len, 6);
-	assert_int_equal(f->c->segs[1].bid >= 0, 1);
-	assert_int_equal(f->c->segs[1].len, 2);
+	assert_int_equal(f->c->in[0].iov_len, 6);
+	assert_int_equal(f->c->in_bid[1] >= 0, 1);
+	assert_int_equal(f->c->in[1].iov_len, 2);
 	assert_int_equal(zg_conn_contig(f->c, 9, &p), -EINVAL);
 	/* new bytes after a compaction follow the carry */
 	deliver(f, "89");
@@ -277,7 +277,7 @@ static void test_compaction_frees_ring(void **state)
 	assert_int_equal(f->c->nsegs, 4);
 	dispatch(f); /* on_data keeps it all */
 	assert_int_equal(f->c->nsegs, 1);
-	assert_int_equal(f->c->segs[0].bid, -1);
+	assert_int_equal(f->c->in_bid[0], -1);
 	zg_conn_read(f->c, &v);
 	s = flatten(&v);
 	assert_string_equal(s, "abcd");
