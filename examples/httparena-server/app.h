@@ -49,7 +49,14 @@ enum route {
 	R_UPLOAD,
 	R_DB,
 	R_OPTIONS_SERVER,   /* OPTIONS *                             */
+	R_ROOT,             /* /: "OK", or a POST's body echoed      */
+	R_ECHO,             /* /echo: the request's header lines     */
 };
+
+/* What R_ROOT and R_ECHO keep for their response: the head's bytes are
+ * released before the body is read, and a body must be read whole
+ * before its 200 can go out (a bad chunk later must still be a 400). */
+#define KEEP_MAX (64 * 1024)
 
 /* The methods some resource here answers: OPTIONS * and a CONNECT's 405
  * list them. */
@@ -74,6 +81,12 @@ struct bodynum {
 	bool neg;
 };
 
+/* Bytes a route keeps across segments, allocated on first use. */
+struct keep {
+	char *p;
+	size_t len, cap;
+};
+
 enum { PH_HEAD = 0, PH_BODY };
 
 /* One per connection (its zg_conn udata). */
@@ -84,6 +97,7 @@ struct hconn {
 	struct params prm;
 	struct bodynum num;
 	struct http_chunked chunk;
+	struct keep keep;        /* R_ROOT, R_ECHO; freed after responding */
 	uint8_t phase;
 	uint8_t route;
 	bool chunked;
@@ -97,8 +111,14 @@ struct hconn {
 };
 
 /* routes.c */
-void route_request(struct hconn *h, const uint8_t *buf);
-void route_body(struct hconn *h, const uint8_t *p, size_t n);
+/* The head is complete: pick the route and take what the response needs
+ * from the head. 0, or the status to refuse the request with (413, 500)
+ * before its body. */
+unsigned route_request(struct hconn *h, const uint8_t *buf);
+/* n body bytes: 0, or the status to refuse the request with (413). */
+unsigned route_body(struct hconn *h, const uint8_t *p, size_t n);
+/* The connection is gone: free what the route kept. */
+void route_free(struct hconn *h);
 /* Queue the response; 0, or -1 when the connection had to be aborted. */
 int route_respond(struct zg_conn *c, struct hconn *h);
 /* Queue an error response (400, 405, 414, 431...) with Connection: close;

@@ -130,6 +130,12 @@ static enum route match(const uint8_t *path, size_t n, uint8_t m, struct params 
 		r = m == HTTP_M_POST ? R_UPLOAD : R_NOT_ALLOWED;
 	} else if (is(path, n, "/db")) {
 		r = get ? R_DB : R_NOT_ALLOWED;
+	} else if (is(path, n, "/")) {
+		allow = "GET, HEAD, POST, OPTIONS";
+		prm->send_allow = m == HTTP_M_OPTIONS;
+		r = get || m == HTTP_M_POST || m == HTTP_M_OPTIONS ? R_ROOT : R_NOT_ALLOWED;
+	} else if (is(path, n, "/echo")) {
+		r = R_ECHO; /* any method */
 	} else {
 		return R_NOT_FOUND;
 	}
@@ -137,7 +143,64 @@ static enum route match(const uint8_t *path, size_t n, uint8_t m, struct params 
 	return r;
 }
 
-void route_request(struct hconn *h, const uint8_t *buf)
+/* ------------------------------------------------------------------ */
+/* Kept bytes (/ and /echo)                                            */
+/* ------------------------------------------------------------------ */
+
+static bool keep_room(struct keep *k, size_t more)
+{
+	if (more > KEEP_MAX - k->len)
+		return false;
+	if (k->len + more <= k->cap)
+		return true;
+	size_t cap = k->cap ? k->cap : 1024;
+	while (cap < k->len + more)
+		cap *= 2;
+	char *p = realloc(k->p, cap);
+	if (!p)
+		return false;
+	k->p = p;
+	k->cap = cap;
+	return true;
+}
+
+static void keep_put(struct keep *k, const void *p, size_t n)
+{
+	memcpy(k->p + k->len, p, n);
+	k->len += n;
+}
+
+void route_free(struct hconn *h)
+{
+	free(h->keep.p);
+	h->keep = (struct keep){ 0 };
+}
+
+/* /echo's body: each header line as "Name: value\n", in order. The head
+ * section is at most HTTP_MAX_FIELD_BYTES, and this is no longer. */
+static unsigned keep_fields(struct hconn *h, const uint8_t *buf)
+{
+	const struct http_request *rq = &h->req;
+	size_t need = 0;
+	for (unsigned i = 0; i < rq->nfields; i++)
+		need += rq->fields[i].name_len + rq->fields[i].value_len + 3;
+	if (!keep_room(&h->keep, need))
+		return 500;
+	for (unsigned i = 0; i < rq->nfields; i++) {
+		const struct http_field *f = &rq->fields[i];
+		keep_put(&h->keep, buf + f->name, f->name_len);
+		keep_put(&h->keep, ": ", 2);
+		keep_put(&h->keep, buf + f->value, f->value_len);
+		keep_put(&h->keep, "\n", 1);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Routing                                                             */
+/* ------------------------------------------------------------------ */
+
+unsigned route_request(struct hconn *h, const uint8_t *buf)
 {
 	const struct http_request *rq = &h->req;
 	const uint8_t *t = buf + rq->path, *end = t + rq->path_len;
@@ -171,6 +234,12 @@ void route_request(struct hconn *h, const uint8_t *buf)
 	h->keep_alive = !h->close && rq->minor == 0;
 	h->received = 0;
 	memset(&h->num, 0, sizeof(h->num));
+	h->keep.len = 0;
+	if (h->route == R_ECHO)
+		return keep_fields(h, buf);
+	if (h->route == R_ROOT && rq->content_length > KEEP_MAX)
+		return 413;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -223,11 +292,17 @@ static int64_t bodynum_value(const struct bodynum *b)
 	return b->neg ? -(int64_t)b->value : (int64_t)b->value;
 }
 
-void route_body(struct hconn *h, const uint8_t *p, size_t n)
+unsigned route_body(struct hconn *h, const uint8_t *p, size_t n)
 {
 	h->received += n;
-	if (h->route == R_BASELINE)
+	if (h->route == R_BASELINE) {
 		bodynum_feed(&h->num, p, n);
+	} else if (h->route == R_ROOT && h->req.method == HTTP_M_POST) {
+		if (!keep_room(&h->keep, n))
+			return 413;
+		keep_put(&h->keep, p, n);
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -306,6 +381,28 @@ static int respond_empty(struct zg_conn *c, struct hconn *h, unsigned status)
 		return fail_conn(c);
 	out_commit(c, h, &o, p);
 	return 0;
+}
+
+/* / and /echo: what the route kept, then let it go (an idle connection
+ * holds nothing). */
+static int respond_kept(struct zg_conn *c, struct hconn *h, const char *type)
+{
+	struct out o;
+	char *p = out_open(c, h, &o, 200, type, h->keep.len);
+	if (!p)
+		return fail_conn(c);
+	if (h->keep.len) /* keep.p is NULL until something was kept */
+		p = jw_raw(p, h->keep.p, h->keep.len);
+	out_commit(c, h, &o, p);
+	route_free(h);
+	return 0;
+}
+
+static int respond_root(struct zg_conn *c, struct hconn *h)
+{
+	if (h->req.method == HTTP_M_POST)
+		return respond_kept(c, h, "application/octet-stream");
+	return respond_text(c, h, 200, "OK");
 }
 
 static int respond_number(struct zg_conn *c, struct hconn *h, int64_t v)
@@ -472,6 +569,10 @@ int route_respond(struct zg_conn *c, struct hconn *h)
 		return respond_db(c, h);
 	case R_OPTIONS_SERVER:
 		return respond_empty(c, h, 200);
+	case R_ROOT:
+		return respond_root(c, h);
+	case R_ECHO:
+		return respond_kept(c, h, "text/plain");
 	case R_NOT_ALLOWED:
 		return respond_text(c, h, 405, "Method Not Allowed");
 	default:

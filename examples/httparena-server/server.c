@@ -90,7 +90,9 @@ static int start_request(struct zg_conn *c, struct hconn *h, const uint8_t *buf,
 	 * client sends next would be tunnel bytes, not HTTP: answer, close. */
 	if (rq->method == HTTP_M_CONNECT)
 		return reject_allow(c, h, 405, SERVER_ALLOW);
-	route_request(h, buf);
+	unsigned refuse = route_request(h, buf);
+	if (refuse)
+		return reject(c, h, refuse);
 	if (rq->flags & HTTP_F_CHUNKED) {
 		h->chunked = true;
 		http_chunked_init(&h->chunk);
@@ -155,19 +157,23 @@ static int on_head(struct zg_conn *c, struct hconn *h, const struct zg_read_view
 	return start_request(c, h, p, (size_t)hl, v->len);
 }
 
-/* Feed one segment of chunked body; returns bytes used, or -1 on a
- * framing error. *done is set at the end of the body. */
+/* Feed one segment of chunked body; returns bytes used, or minus the
+ * status to refuse the request with: 400 for bad framing, or the route's.
+ * *done is set at the end of the body. */
 static long chunked_segment(struct hconn *h, const uint8_t *p, size_t n, bool *done)
 {
 	size_t off = 0;
 	while (off < n) {
 		size_t used, doff = 0, dlen = 0;
 		int rc = http_chunked_step(&h->chunk, p + off, n - off, &used, &doff, &dlen);
+		unsigned refuse = 0;
 		if (rc == HTTP_CHUNK_DATA)
-			route_body(h, p + off + doff, dlen);
+			refuse = route_body(h, p + off + doff, dlen);
+		if (refuse)
+			return -(long)refuse;
 		off += used;
 		if (rc == HTTP_CHUNK_ERROR)
-			return -1;
+			return -400;
 		if (rc == HTTP_CHUNK_DONE) {
 			*done = true;
 			break;
@@ -187,11 +193,13 @@ static int on_body(struct zg_conn *c, struct hconn *h, const struct zg_read_view
 		if (h->chunked) {
 			long k = chunked_segment(h, p, n, &done);
 			if (k < 0)
-				return reject(c, h, 400);
+				return reject(c, h, (unsigned)-k);
 			used += (size_t)k;
 		} else {
 			size_t take = n < h->body_left ? n : (size_t)h->body_left;
-			route_body(h, p, take);
+			unsigned refuse = route_body(h, p, take);
+			if (refuse)
+				return reject(c, h, refuse);
 			h->body_left -= take;
 			used += take;
 			done = h->body_left == 0;
@@ -253,8 +261,11 @@ static void on_open(struct zg_conn *c)
 /* Resets (limited-conn, mixed) land here like any close: no logging. */
 static void on_close(struct zg_conn *c, int reason)
 {
+	struct hconn *h = zg_conn_udata(c);
 	(void)reason;
-	free(zg_conn_udata(c));
+	if (h)
+		route_free(h);
+	free(h);
 	zg_conn_set_udata(c, NULL);
 }
 

@@ -586,6 +586,46 @@ def t_target_forms():
     c.close()
 
 
+def t_diagnostic_routes():
+    # "/": GET, HEAD and OPTIONS say OK; POST echoes its body, whole.
+    c = Conn()
+    expect_ok(c.request(req("GET", "/")), "text/plain", b"OK")
+    expect_ok(c.request(req("GET", "/?x=1")), "text/plain", b"OK")
+    h = c.request(req("HEAD", "/"), head_only=True)
+    eq((h.status, h.get("Content-Length")), (200, "2"), "HEAD /")
+    r = c.request(req("OPTIONS", "/"))
+    expect_ok(r, "text/plain", b"OK", extra=["Allow"])
+    check("POST" in r.get("Allow"), "OPTIONS / Allow")
+    expect_ok(c.request(b"GET http://localhost HTTP/1.1\r\nHost: x\r\n\r\n"), "text/plain", b"OK")
+    for body in [b"hello", b"", os.urandom(30000)]:
+        expect_ok(c.request(req("POST", "/", body=body)), "application/octet-stream", body)
+        ch = req("POST", "/", ["Transfer-Encoding: chunked"], body=b"")
+        expect_ok(c.request(ch + chunked(body, [1, 3, 4096])), "application/octet-stream", body)
+    r = c.request(req("PUT", "/", body=b"x"))
+    eq(r.status, 405, "PUT /")
+    check("GET" in r.get("Allow"), "405 Allow")
+    # "/echo": any method, the request's header lines one per line.
+    raw = (b"GET /echo HTTP/1.1\r\nHost: localhost\r\nX-A: 1\r\n"
+           b"x-b:  two  words \t\r\nX-Empty:\r\n\r\n")
+    want = b"Host: localhost\nX-A: 1\nx-b: two  words\nX-Empty: \n"
+    expect_ok(c.request(raw), "text/plain", want)
+    h = c.request(b"HEAD" + raw[3:], head_only=True)
+    eq(h.get("Content-Length"), str(len(want)), "HEAD /echo Content-Length")
+    for method in ["POST", "PATCH", "DELETE", "FOO"]:
+        r = c.request(req(method, "/echo", ["X-M: " + method], body=b"abc"))
+        expect_ok(r, "text/plain", ("Host: localhost:%d\nX-M: %s\nContent-Length: 3\n" %
+                                    (PORT, method)).encode())
+    expect_ok(c.request(GET_RAW), "text/plain", b"55")
+    c.close()
+    # POST / reads the whole body before answering: a bad chunk is still a
+    # 400, and more than the server keeps is a 413.
+    expect_400_close(Conn(), req("POST", "/", ["Transfer-Encoding: chunked"], body=b"") +
+                     b"5\r\nhello\r\n5;bad[=x\r\nhello\r\n0\r\n\r\n", "bad chunk to /")
+    expect_400_close(Conn(), req("POST", "/", body=b"x" * 70000), "big body to /", 413)
+    expect_400_close(Conn(), req("POST", "/", ["Transfer-Encoding: chunked"], body=b"") +
+                     chunked(b"x" * 70000, [8192]), "big chunked body to /", 413)
+
+
 def t_limits():
     expect_400_close(Conn(), b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
                      "long request line", 414)
@@ -813,7 +853,8 @@ def t_many_connections():
 CHECKS = [
     t_baseline, t_chunked_forms, t_pipeline_endpoint, t_json, t_json_count, t_compression,
     t_upload, t_upload_20m_keepalive, t_expect_continue, t_db, t_not_found,
-    t_method_not_allowed, t_noise, t_bad_framing, t_host, t_target_forms, t_limits, t_pipelining, t_output_backlog,
+    t_method_not_allowed, t_noise, t_bad_framing, t_host, t_target_forms,
+    t_diagnostic_routes, t_limits, t_pipelining, t_output_backlog,
     t_split_everywhere,
     t_connection_close, t_head, t_date, t_timeouts, t_resets, t_many_connections,
 ]
