@@ -23,8 +23,11 @@ static struct it_counts counts;
 
 static void req_bytes(unsigned i, char *b)
 {
-	snprintf(b, REQ + 1, "request %08u from a client ....", i);
+	int n = snprintf(b, REQ + 1, "request %08u ", i % 100000000u);
+
+	memset(b + n, '.', (size_t)(REQ - 1 - n));
 	b[REQ - 1] = '\n';
+	b[REQ] = 0;
 }
 
 /* Each client must get its request back whole, then EOF. */
