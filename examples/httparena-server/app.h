@@ -94,6 +94,7 @@ struct hconn {
 	struct worker *w;
 	uint64_t body_left;      /* Content-Length bytes still to come   */
 	uint64_t received;       /* body bytes received so far           */
+	uint32_t body_quota;     /* body bytes since the deadline was set */
 	struct params prm;
 	struct bodynum num;
 	struct http_chunked chunk;
@@ -105,7 +106,8 @@ struct hconn {
 	bool close;              /* close after this response            */
 	bool keep_alive;         /* HTTP/1.0 keep-alive: say so          */
 	bool slow;               /* the request timeout is armed         */
-	bool head_deadline;      /* a partial head must complete in time */
+	bool deadline;           /* a hard deadline is armed: a partial
+	                          * head, or a body (see server.c)        */
 	bool blocked;            /* output backlog: wait for on_drain    */
 	struct http_request req; /* last: the big one                    */
 };

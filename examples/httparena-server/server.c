@@ -31,14 +31,40 @@ static void set_slow(struct zg_conn *c, struct hconn *h, bool slow)
 				    : h->w->app->idle_timeout_ms);
 }
 
-/* A head must arrive whole within the request timeout however slowly
- * its bytes trickle in (slowloris); progress does not extend it. */
-static void set_head_deadline(struct zg_conn *c, struct hconn *h, bool on)
+/*
+ * Hard deadlines (zg_conn_set_deadline: progress does not move them),
+ * against peers that trickle bytes to hold connections (slowloris):
+ * - a head must arrive whole within the request timeout;
+ * - a body must keep a minimum rate: BODY_QUANTUM bytes per request
+ *   timeout (6.4 KiB/s at the default 10 s). Each quantum received
+ *   re-arms the deadline, so an upload of any size at any sane speed
+ *   goes through, while one byte every 3 s is cut at the first expiry;
+ *   a body smaller than a quantum must come whole within the timeout.
+ * Both are armed only once the input runs out mid-way, so a request that
+ * arrives whole costs no timer work.
+ */
+#define BODY_QUANTUM (64 * 1024)
+
+static void set_deadline(struct zg_conn *c, struct hconn *h, bool on)
 {
-	if (h->head_deadline == on)
+	if (h->deadline == on)
 		return;
-	h->head_deadline = on;
+	h->deadline = on;
 	zg_conn_set_deadline(c, on ? h->w->app->request_timeout_ms : 0);
+}
+
+static void body_deadline(struct zg_conn *c, struct hconn *h)
+{
+	h->deadline = true;
+	h->body_quota = 0;
+	zg_conn_set_deadline(c, h->w->app->request_timeout_ms);
+}
+
+static void body_progress(struct zg_conn *c, struct hconn *h, size_t n)
+{
+	h->body_quota += n;
+	if (h->body_quota >= BODY_QUANTUM)
+		body_deadline(c, h);
 }
 
 static void next_request(struct hconn *h)
@@ -149,11 +175,11 @@ static int on_head(struct zg_conn *c, struct hconn *h, const struct zg_read_view
 			return 0;
 		}
 		set_slow(c, h, true);
-		set_head_deadline(c, h, true);
+		set_deadline(c, h, true);
 		zg_conn_advance(c, 0, v->len);
 		return 0;
 	}
-	set_head_deadline(c, h, false);
+	set_deadline(c, h, false);
 	return start_request(c, h, p, (size_t)hl, v->len);
 }
 
@@ -212,8 +238,13 @@ static int on_body(struct zg_conn *c, struct hconn *h, const struct zg_read_view
 			return 0;
 		}
 		set_slow(c, h, true);
+		if (h->deadline)
+			body_progress(c, h, used);
+		else
+			body_deadline(c, h);
 		return 0;
 	}
+	set_deadline(c, h, false);
 	if (route_respond(c, h))
 		return 0;
 	zg_conn_advance(c, used, used);

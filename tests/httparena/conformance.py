@@ -825,6 +825,55 @@ def t_timeouts():
     idle.close()
 
 
+def trickle(c, data, every, limit):
+    """Send data a byte at a time, one per `every` s, until the server
+    closes the connection or `limit` s pass. Returns the seconds it
+    took the server to close, or None if it never did."""
+    t0 = time.monotonic()
+    for b in data:
+        try:
+            c.s.send(bytes([b]))
+        except OSError:
+            return time.monotonic() - t0
+        if c.closed_by_peer(within=every):
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > limit:
+            return None
+    return time.monotonic() - t0 if c.closed_by_peer(within=limit) else None
+
+
+def t_body_trickle():
+    # Each byte is progress, so only a body deadline stops these (the
+    # idle timeout alone never fires): Content-Length and chunked bodies
+    # sent a byte every third of the request timeout.
+    limit = REQUEST_TIMEOUT_MS / 1000 + 3
+    every = REQUEST_TIMEOUT_MS / 1000 / 3
+    for what, head, body in [
+            ("Content-Length body", head_cl("POST", "/upload", 1000), b"x" * 1000),
+            ("chunked body", req("POST", "/upload", ["Transfer-Encoding: chunked"], body=b""),
+             b"3e8\r\n" + b"x" * 1000),
+            ("chunk size lines", req("POST", "/upload", ["Transfer-Encoding: chunked"], body=b""),
+             b"1\r\nx\r\n" * 200)]:
+        c = Conn()
+        c.send(head)
+        took = trickle(c, body, every, limit)
+        check(took is not None, "trickled %s never timed out" % what)
+        eq(c.buf, b"", "trickled %s got bytes" % what)
+        c.close()
+    # A body that keeps a sane rate is not cut, however long it takes in
+    # all: 1.25 MiB in 32 KiB writes over about three request timeouts
+    # (the minimum rate is 64 KiB per request timeout).
+    c = Conn()
+    n, piece = 40 * 32768, os.urandom(32768)
+    c.send(head_cl("POST", "/upload", n))
+    gap = REQUEST_TIMEOUT_MS / 1000 * 3 / 40
+    for _ in range(40):
+        c.send(piece)
+        time.sleep(gap)
+    expect_ok(c.response(), "text/plain", str(n).encode())
+    c.close()
+
+
 def t_resets():
     # limited-conn: 10 requests then RST; mixed: 5 then RST; some mid-request.
     raws = [GET_RAW, POST_CL_RAW, POST_CHUNKED_RAW, JSON_RAW, DB_RAW, JSON_GZIP_RAW]
@@ -856,7 +905,7 @@ CHECKS = [
     t_method_not_allowed, t_noise, t_bad_framing, t_host, t_target_forms,
     t_diagnostic_routes, t_limits, t_pipelining, t_output_backlog,
     t_split_everywhere,
-    t_connection_close, t_head, t_date, t_timeouts, t_resets, t_many_connections,
+    t_connection_close, t_head, t_date, t_timeouts, t_body_trickle, t_resets, t_many_connections,
 ]
 
 
