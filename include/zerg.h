@@ -36,6 +36,14 @@ extern "C" {
 #define ZG_VERSION_MAJOR 0
 #define ZG_VERSION_MINOR 1
 #define ZG_VERSION_PATCH 0
+/* The version these headers describe, as one comparable number. */
+#define ZG_VERSION ((ZG_VERSION_MAJOR << 16) | (ZG_VERSION_MINOR << 8) | ZG_VERSION_PATCH)
+
+/* The version of the library loaded at run time (which may be newer than
+ * the headers a program was built with): ZG_VERSION's encoding, and as
+ * "major.minor.patch". */
+unsigned zg_version(void);
+const char *zg_version_string(void);
 
 struct zg_reactor;
 struct zg_server;

@@ -29,7 +29,7 @@ static int alloc_arrays(struct zg_bufring *b, bool inc)
 	return 0;
 }
 
-int zg_bufring_init(struct zg_bufring *b, struct io_uring *ring,
+int zg__bufring_init(struct zg_bufring *b, struct io_uring *ring,
 		    unsigned count, unsigned size, uint16_t bgid, bool inc)
 {
 	struct io_uring_buf_reg reg;
@@ -63,7 +63,7 @@ int zg_bufring_init(struct zg_bufring *b, struct io_uring *ring,
 	io_uring_buf_ring_init(b->br);
 	ret = alloc_arrays(b, inc);
 	if (ret) {
-		zg_bufring_free(b, NULL);
+		zg__bufring_free(b, NULL);
 		return ret;
 	}
 
@@ -76,17 +76,17 @@ int zg_bufring_init(struct zg_bufring *b, struct io_uring *ring,
 		memcpy(&reg.pad, &(uint16_t){ IOU_PBUF_RING_INC }, sizeof(uint16_t));
 	ret = io_uring_register_buf_ring(ring, &reg, 0);
 	if (ret) {
-		zg_bufring_free(b, NULL);
+		zg__bufring_free(b, NULL);
 		return ret;
 	}
 	b->inc = inc;
 	for (unsigned i = 0; i < count; i++)
-		zg_bufring_put(b, i);
-	zg_bufring_publish(b);
+		zg__bufring_put(b, i);
+	zg__bufring_publish(b);
 	return 0;
 }
 
-void zg_bufring_free(struct zg_bufring *b, struct io_uring *ring)
+void zg__bufring_free(struct zg_bufring *b, struct io_uring *ring)
 {
 	if (ring && b->br)
 		io_uring_unregister_buf_ring(ring, b->bgid);
@@ -108,7 +108,7 @@ void zg_bufring_free(struct zg_bufring *b, struct io_uring *ring)
 	b->kdone = NULL;
 }
 
-void zg_bufring_rx_begin(struct zg_bufring *b, struct zg_rxbufs *it,
+void zg__bufring_rx_begin(struct zg_bufring *b, struct zg_rxbufs *it,
 			 unsigned bid, int res, unsigned cqe_flags)
 {
 	it->bid = bid;
@@ -126,7 +126,7 @@ void zg_bufring_rx_begin(struct zg_bufring *b, struct zg_rxbufs *it,
  * entries of a CQE being taken are never the oldest ones left.
  * Incremental: the slice starts where the kernel's last fill of bid
  * ended; without IORING_CQE_F_BUF_MORE the kernel is done with it. */
-bool zg_bufring_rx_next(struct zg_bufring *b, struct zg_rxbufs *it,
+bool zg__bufring_rx_next(struct zg_bufring *b, struct zg_rxbufs *it,
 			unsigned *bid, uint8_t **p, unsigned *len)
 {
 	unsigned id = it->bid, k = it->k, left;
@@ -138,11 +138,11 @@ bool zg_bufring_rx_next(struct zg_bufring *b, struct zg_rxbufs *it,
 		if (k)
 			id = b->br->bufs[(uint16_t)(it->first + k) & b->mask].bid;
 		left = (unsigned)it->res - k * b->size;
-		*p = zg_bufring_addr(b, id);
+		*p = zg__bufring_addr(b, id);
 		*len = left < b->size ? left : b->size;
 		b->free--;
 	} else if (b->inc) {
-		*p = zg_bufring_addr(b, id) + b->off[id];
+		*p = zg__bufring_addr(b, id) + b->off[id];
 		*len = (unsigned)it->res;
 		b->off[id] += (unsigned)it->res;
 		b->refs[id]++;
@@ -151,26 +151,26 @@ bool zg_bufring_rx_next(struct zg_bufring *b, struct zg_rxbufs *it,
 			b->free--;
 		}
 	} else {
-		*p = zg_bufring_addr(b, id);
+		*p = zg__bufring_addr(b, id);
 		*len = (unsigned)it->res;
 		b->free--;
 	}
-	zg_bufring_check_take(b, id);
+	zg__bufring_check_take(b, id);
 	*bid = id;
 	return true;
 }
 
 /* Give back every buffer slice of a recv CQE nobody will read (a closing
  * connection's input, a CQE for a connection that is gone). */
-void zg_bufring_drop(struct zg_bufring *b, unsigned bid, int res, unsigned cqe_flags)
+void zg__bufring_drop(struct zg_bufring *b, unsigned bid, int res, unsigned cqe_flags)
 {
 	struct zg_rxbufs it;
 	unsigned id, len;
 	uint8_t *p;
 
-	zg_bufring_rx_begin(b, &it, bid, res, cqe_flags);
-	while (zg_bufring_rx_next(b, &it, &id, &p, &len))
-		zg_bufring_release(b, id);
+	zg__bufring_rx_begin(b, &it, bid, res, cqe_flags);
+	while (zg__bufring_rx_next(b, &it, &id, &p, &len))
+		zg__bufring_release(b, id);
 }
 
 #ifdef ZG_BUFRING_CHECKS
@@ -191,7 +191,7 @@ static void check_fail(const struct zg_bufring *b, unsigned bid, const char *wha
 /* A recv CQE named bid: the kernel must have had it. In incremental
  * mode the kernel fills it over several CQEs and it is held only once
  * the kernel has moved past it. */
-void zg_bufring_check_take(struct zg_bufring *b, unsigned bid)
+void zg__bufring_check_take(struct zg_bufring *b, unsigned bid)
 {
 	if (bid >= b->count)
 		check_fail(b, bid, "a recv names a buffer out of range");
@@ -201,13 +201,13 @@ void zg_bufring_check_take(struct zg_bufring *b, unsigned bid)
 		b->owner[bid] = BO_HELD;
 }
 
-void zg_bufring_check_release(const struct zg_bufring *b, unsigned bid)
+void zg__bufring_check_release(const struct zg_bufring *b, unsigned bid)
 {
 	if (bid >= b->count || !b->refs[bid])
 		check_fail(b, bid, "give-back of a slice not held");
 }
 
-void zg_bufring_check_put(struct zg_bufring *b, unsigned bid)
+void zg__bufring_check_put(struct zg_bufring *b, unsigned bid)
 {
 	if (bid >= b->count)
 		check_fail(b, bid, "give-back of a buffer out of range");
@@ -218,7 +218,7 @@ void zg_bufring_check_put(struct zg_bufring *b, unsigned bid)
 	b->owner[bid] = BO_STAGED;
 }
 
-void zg_bufring_check_publish(struct zg_bufring *b)
+void zg__bufring_check_publish(struct zg_bufring *b)
 {
 	for (unsigned i = 0; i < b->staged; i++) {
 		unsigned bid = b->br->bufs[(uint16_t)(b->br->tail + i) & b->mask].bid;
@@ -229,7 +229,7 @@ void zg_bufring_check_publish(struct zg_bufring *b)
 }
 
 /* No connection is left: every buffer is the kernel's or staged. */
-void zg_bufring_check_idle(const struct zg_bufring *b)
+void zg__bufring_check_idle(const struct zg_bufring *b)
 {
 	for (unsigned i = 0; i < b->count; i++)
 		if (b->owner[i] == BO_HELD || (b->inc && b->refs[i]))

@@ -6,11 +6,14 @@
 #include <liburing.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 
 #include "zerg.h"
 #include "compat.h"
 
 #define ZG_EXPORT __attribute__((visibility("default")))
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -43,7 +46,7 @@ static inline uint32_t ud_slot(uint64_t ud) { return (uint32_t)ud; }
  * (a connection's input points into it), or staged (given back, not yet
  * published). Each one moves kernel -> held -> staged -> kernel, exactly
  * once per fill. Built with -Dbufring_checks=true, every move is checked
- * and a wrong one aborts (zg_bufring_check_*). */
+ * and a wrong one aborts (zg__bufring_check_*). */
 struct zg_bufring {
 	struct io_uring_buf_ring *br;
 	uint8_t *slab;         /* count * size bytes                      */
@@ -75,54 +78,54 @@ struct zg_rxbufs {
 	unsigned flags;
 };
 
-int zg_bufring_init(struct zg_bufring *b, struct io_uring *ring,
+int zg__bufring_init(struct zg_bufring *b, struct io_uring *ring,
 		    unsigned count, unsigned size, uint16_t bgid, bool inc);
-void zg_bufring_free(struct zg_bufring *b, struct io_uring *ring);
-static inline uint8_t *zg_bufring_addr(const struct zg_bufring *b, unsigned bid)
+void zg__bufring_free(struct zg_bufring *b, struct io_uring *ring);
+static inline uint8_t *zg__bufring_addr(const struct zg_bufring *b, unsigned bid)
 {
 	return b->slab + (size_t)bid * b->size;
 }
 
 #ifdef ZG_BUFRING_CHECKS
-void zg_bufring_check_take(struct zg_bufring *b, unsigned bid);
-void zg_bufring_check_put(struct zg_bufring *b, unsigned bid);
-void zg_bufring_check_release(const struct zg_bufring *b, unsigned bid);
-void zg_bufring_check_publish(struct zg_bufring *b);
-void zg_bufring_check_idle(const struct zg_bufring *b);
+void zg__bufring_check_take(struct zg_bufring *b, unsigned bid);
+void zg__bufring_check_put(struct zg_bufring *b, unsigned bid);
+void zg__bufring_check_release(const struct zg_bufring *b, unsigned bid);
+void zg__bufring_check_publish(struct zg_bufring *b);
+void zg__bufring_check_idle(const struct zg_bufring *b);
 #else
-static inline void zg_bufring_check_take(struct zg_bufring *b, unsigned bid) { (void)b; (void)bid; }
-static inline void zg_bufring_check_put(struct zg_bufring *b, unsigned bid) { (void)b; (void)bid; }
-static inline void zg_bufring_check_release(const struct zg_bufring *b, unsigned bid) { (void)b; (void)bid; }
-static inline void zg_bufring_check_publish(struct zg_bufring *b) { (void)b; }
-static inline void zg_bufring_check_idle(const struct zg_bufring *b) { (void)b; }
+static inline void zg__bufring_check_take(struct zg_bufring *b, unsigned bid) { (void)b; (void)bid; }
+static inline void zg__bufring_check_put(struct zg_bufring *b, unsigned bid) { (void)b; (void)bid; }
+static inline void zg__bufring_check_release(const struct zg_bufring *b, unsigned bid) { (void)b; (void)bid; }
+static inline void zg__bufring_check_publish(struct zg_bufring *b) { (void)b; }
+static inline void zg__bufring_check_idle(const struct zg_bufring *b) { (void)b; }
 #endif
 
 /* Stage one buffer for return; visible to the kernel at publish. */
-static inline void zg_bufring_put(struct zg_bufring *b, unsigned bid)
+static inline void zg__bufring_put(struct zg_bufring *b, unsigned bid)
 {
-	zg_bufring_check_put(b, bid);
+	zg__bufring_check_put(b, bid);
 	b->pos[bid] = (uint16_t)(b->br->tail + b->staged);
-	io_uring_buf_ring_add(b->br, zg_bufring_addr(b, bid), b->size, bid,
+	io_uring_buf_ring_add(b->br, zg__bufring_addr(b, bid), b->size, bid,
 			      b->mask, b->staged++);
 }
 /* A connection is done with a slice of buffer bid. */
-static inline void zg_bufring_release(struct zg_bufring *b, unsigned bid)
+static inline void zg__bufring_release(struct zg_bufring *b, unsigned bid)
 {
 	if (b->inc) {
-		zg_bufring_check_release(b, bid);
+		zg__bufring_check_release(b, bid);
 		if (--b->refs[bid] || !b->kdone[bid])
 			return;
 		b->off[bid] = 0;
 		b->kdone[bid] = 0;
 	}
-	zg_bufring_put(b, bid);
+	zg__bufring_put(b, bid);
 }
 /* Publish staged returns (once per loop). Returns how many. */
-static inline unsigned zg_bufring_publish(struct zg_bufring *b)
+static inline unsigned zg__bufring_publish(struct zg_bufring *b)
 {
 	unsigned n = b->staged;
 	if (n) {
-		zg_bufring_check_publish(b);
+		zg__bufring_check_publish(b);
 		io_uring_buf_ring_advance(b->br, n);
 		b->free += n;
 		b->staged = 0;
@@ -133,7 +136,7 @@ static inline unsigned zg_bufring_publish(struct zg_bufring *b)
  * not yet published. In incremental mode the buffer the kernel is still
  * filling counts as free, but input kept in it pins it once it is full,
  * so it is not counted. */
-static inline bool zg_bufring_low(const struct zg_bufring *b)
+static inline bool zg__bufring_low(const struct zg_bufring *b)
 {
 	unsigned avail = b->free + b->staged;
 
@@ -142,14 +145,14 @@ static inline bool zg_bufring_low(const struct zg_bufring *b)
 	return avail * 4 < b->count;
 }
 /* Start taking the buffers of a recv CQE of res > 0 bytes. */
-void zg_bufring_rx_begin(struct zg_bufring *b, struct zg_rxbufs *it,
+void zg__bufring_rx_begin(struct zg_bufring *b, struct zg_rxbufs *it,
 			 unsigned bid, int res, unsigned cqe_flags);
 /* The next slice: its buffer id, address and length; false after the
  * last. Takes the slice from the kernel's accounting (it is now held). */
-bool zg_bufring_rx_next(struct zg_bufring *b, struct zg_rxbufs *it,
+bool zg__bufring_rx_next(struct zg_bufring *b, struct zg_rxbufs *it,
 			unsigned *bid, uint8_t **p, unsigned *len);
 /* Give back every slice of a recv CQE nobody will read. */
-void zg_bufring_drop(struct zg_bufring *b, unsigned bid, int res, unsigned cqe_flags);
+void zg__bufring_drop(struct zg_bufring *b, unsigned bid, int res, unsigned cqe_flags);
 
 /* ---- timers (timer.c): a binary min-heap ------------------------- */
 struct zg_tnode {
@@ -160,22 +163,19 @@ struct zg_theap {
 	struct zg_tnode **v;
 	uint32_t len, cap;
 };
-int zg_theap_push(struct zg_theap *h, struct zg_tnode *n);
-void zg_theap_remove(struct zg_theap *h, struct zg_tnode *n);
-static inline struct zg_tnode *zg_theap_top(const struct zg_theap *h)
+int zg__theap_push(struct zg_theap *h, struct zg_tnode *n);
+void zg__theap_remove(struct zg_theap *h, struct zg_tnode *n);
+static inline struct zg_tnode *zg__theap_top(const struct zg_theap *h)
 {
 	return h->len ? h->v[0] : NULL;
 }
-static inline bool zg_tnode_active(const struct zg_tnode *n)
+static inline bool zg__tnode_active(const struct zg_tnode *n)
 {
 	return n->idx != UINT32_MAX;
 }
 
-enum zg_tkind { TK_USER, TK_CONN };
-
 struct zg_timer {
-	struct zg_tnode node;  /* first: heap entries are cast back       */
-	uint8_t kind;
+	struct zg_tnode node;  /* the heap's entry (container_of back)    */
 	struct zg_reactor *r;
 	zg_timer_fn cb;
 	void *arg;
@@ -273,6 +273,42 @@ struct zg_conn {
 	struct iovec iov[ZG_MAX_IOV];
 } __attribute__((aligned(64)));
 
+/* The layout the comment above promises: the common case's first input
+ * segment and first output entry end within the first five cache lines,
+ * and slots are whole lines. */
+_Static_assert(offsetof(struct zg_conn, inline_wq) + sizeof(struct zg_wentry) <= 5 * 64,
+	       "the first output entry must sit in the connection's first five lines");
+_Static_assert(offsetof(struct zg_conn, inline_bid) + sizeof(int32_t) <= 5 * 64,
+	       "the first input segment must sit in the connection's first five lines");
+_Static_assert(sizeof(struct zg_conn) % 64 == 0, "connection slots are whole cache lines");
+
+/* ---- connection lists ---------------------------------------------- */
+/* An intrusive FIFO of connections (ready, dirty, starved). A connection
+ * is on a list at most once: its flag for the list says so, and the
+ * list's link field in the connection chains it. */
+struct zg_clist {
+	struct zg_conn *head, **tail;
+};
+
+static inline void zg__clist_init(struct zg_clist *l)
+{
+	l->head = NULL;
+	l->tail = &l->head;
+}
+#define zg__clist_push(l, c, link)                                           \
+	do {                                                                 \
+		(c)->link = NULL;                                            \
+		*(l)->tail = (c);                                            \
+		(l)->tail = &(c)->link;                                      \
+	} while (0)
+#define zg__clist_pop(l, link)                                               \
+	({                                                                   \
+		struct zg_conn *c_ = (l)->head;                              \
+		if (c_ && !((l)->head = c_->link))                           \
+			(l)->tail = &(l)->head;                              \
+		c_;                                                          \
+	})
+
 /* ---- reactor ------------------------------------------------------- */
 struct zg_post {
 	struct zg_post *next;
@@ -312,15 +348,16 @@ struct zg_reactor {
 	unsigned nlst;
 	struct zg_timer *accept_retry;
 
-	struct zg_conn *ready_head, **ready_tail;
+	struct zg_clist ready;      /* on_data to run (conn->next_ready)  */
 	void *chunk_pool;           /* free output chunks (singly linked) */
 	unsigned chunk_nfree;
 	bool ring_ok;
 	unsigned ring_features;     /* io_uring_params.features            */
 	int recv_limit;             /* multishot byte limit: 0 untried,
 	                             * 1 works, -1 not in this kernel      */
-	struct zg_conn *dirty_head, **dirty_tail;
-	struct zg_conn *starved_head, **starved_tail;
+	struct zg_clist dirty;      /* to flush (conn->next_dirty)        */
+	struct zg_clist starved;    /* recv parked on -ENOBUFS
+	                             * (conn->next_starved)                */
 
 	struct zg_theap timers;
 	uint64_t now_ms;
@@ -345,49 +382,85 @@ struct zg_reactor {
 };
 
 /* reactor.c */
-struct io_uring_sqe *zg_sqe(struct zg_reactor *r);
-void zg_log(struct zg_reactor *r, int level, const char *fmt, ...)
+struct io_uring_sqe *zg__sqe(struct zg_reactor *r);
+void zg__log(struct zg_reactor *r, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-void zg_arm_accept(struct zg_reactor *r, unsigned li);
 
-/* conn.c */
-struct zg_conn *zg_conn_open(struct zg_reactor *r, int fd);
-bool zg_fd_is_conn(const struct zg_reactor *r, int fd);
-void zg_conn_arm_recv(struct zg_conn *c);
-void zg_conn_recv_update(struct zg_conn *c);
-void zg_conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe);
-void zg_conn_on_send(struct zg_conn *c, struct io_uring_cqe *cqe);
-void zg_conn_on_send_zc(struct zg_conn *c, struct io_uring_cqe *cqe);
-void zg_conn_dispatch(struct zg_conn *c);
-void zg_conn_flush_now(struct zg_conn *c);
-void zg_conn_timeout(struct zg_conn *c);
-void zg_conn_maybe_free(struct zg_conn *c);
-void zg_conn_stop(struct zg_conn *c, uint64_t now);
-void zg_conn_drop(struct zg_conn *c);
-void zg_conn_make_ready(struct zg_conn *c);
-void zg_conn_make_dirty(struct zg_conn *c);
-void zg_conn_release_slot(struct zg_conn *c);
+/* listen.c */
+int zg__listen_socket(const struct sockaddr *addr, socklen_t len, int backlog,
+		      unsigned flags, uint16_t *port);
+int zg__bound_port(int fd, uint16_t *port);
+void zg__arm_accept(struct zg_reactor *r, unsigned li);
+void zg__on_accept(struct zg_reactor *r, struct io_uring_cqe *cqe);
+void zg__listeners_close(struct zg_reactor *r);
+
+/* conn.c: lifecycle */
+struct zg_conn *zg__conn_open(struct zg_reactor *r, int fd);
+struct zg_conn *zg__conn_of(struct zg_reactor *r, uint64_t ud);
+bool zg__fd_is_conn(const struct zg_reactor *r, int fd);
+void zg__conn_to_linger(struct zg_conn *c);
+void zg__conn_to_dead(struct zg_conn *c);
+void zg__conn_fail(struct zg_conn *c, int reason);
+void zg__conn_dead_to_free(struct zg_conn *c);
+void zg__conn_slot_reuse(struct zg_conn *c);
+void zg__conn_stop(struct zg_conn *c, uint64_t abort_at);
+void zg__conn_discard(struct zg_conn *c);
+void zg__conns_free(struct zg_reactor *r);
+
+static inline void zg__conn_touch(struct zg_conn *c)
+{
+	if (c->timeout_ms)
+		c->deadline = c->r->now_ms + c->timeout_ms;
+}
+static inline void zg__conn_make_ready(struct zg_conn *c)
+{
+	if (c->ready)
+		return;
+	c->ready = true;
+	zg__clist_push(&c->r->ready, c, next_ready);
+}
+static inline void zg__conn_make_dirty(struct zg_conn *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = true;
+	zg__clist_push(&c->r->dirty, c, next_dirty);
+}
+
+/* conn_read.c */
+void zg__conn_arm_recv(struct zg_conn *c);
+void zg__conn_recv_update(struct zg_conn *c);
+void zg__conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe);
+void zg__conn_drop_input(struct zg_conn *c);
+void zg__conn_dispatch(struct zg_conn *c);
+void zg__conns_run_ready(struct zg_reactor *r);
+void zg__conns_rearm_starved(struct zg_reactor *r);
+
+/* conn_write.c */
+void zg__conn_flush(struct zg_conn *c);
+void zg__conn_send_fin(struct zg_conn *c);
+void zg__conn_drop_output(struct zg_conn *c);
+void zg__conn_on_send(struct zg_conn *c, struct io_uring_cqe *cqe);
+void zg__conn_on_send_zc(struct zg_conn *c, struct io_uring_cqe *cqe);
+void zg__conns_flush_dirty(struct zg_reactor *r);
 
 /* timer.c */
-void zg_timers_run(struct zg_reactor *r);
-int zg_timers_wait_ms(struct zg_reactor *r);
-void zg_timer_setup(struct zg_timer *t, struct zg_reactor *r, uint8_t kind,
-		    zg_timer_fn cb, void *arg);
-void zg_timer_arm_at(struct zg_timer *t, uint64_t when);
+void zg__timers_run(struct zg_reactor *r);
+int zg__timers_wait_ms(struct zg_reactor *r);
+void zg__timer_setup(struct zg_timer *t, struct zg_reactor *r, zg_timer_fn cb, void *arg);
+void zg__timer_arm_at(struct zg_timer *t, uint64_t when);
 
 /* post.c */
-void zg_posts_run(struct zg_reactor *r);
-void zg_wake_arm(struct zg_reactor *r);
-void zg_wake_read(struct zg_reactor *r);
-void zg_posts_free(struct zg_reactor *r);
-void zg_posts_close(struct zg_reactor *r);
+void zg__posts_run(struct zg_reactor *r);
+void zg__wake_arm(struct zg_reactor *r);
+void zg__wake_read(struct zg_reactor *r);
+void zg__posts_free(struct zg_reactor *r);
+void zg__posts_close(struct zg_reactor *r);
 
 /* server.c */
-bool zg_server_handoff(struct zg_reactor *r, int fd);
-int zg_listen_socket(const struct sockaddr *addr, socklen_t len, int backlog,
-		     unsigned flags, uint16_t *port);
+bool zg__server_handoff(struct zg_reactor *r, int fd);
 
 /* util.c */
-uint64_t zg_clock_ms(void);
+uint64_t zg__clock_ms(void);
 
 #endif

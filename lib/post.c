@@ -53,7 +53,7 @@ ZG_EXPORT void zg_reactor_stop(struct zg_reactor *r, unsigned deadline_ms)
 }
 
 /* Run every queued post, oldest first. */
-void zg_posts_run(struct zg_reactor *r)
+void zg__posts_run(struct zg_reactor *r)
 {
 	struct zg_post *p, *rev = NULL;
 
@@ -79,13 +79,13 @@ void zg_posts_run(struct zg_reactor *r)
 	}
 }
 
-void zg_wake_arm(struct zg_reactor *r)
+void zg__wake_arm(struct zg_reactor *r)
 {
 	struct io_uring_sqe *sqe;
 
 	if (r->wake_armed)
 		return;
-	sqe = zg_sqe(r);
+	sqe = zg__sqe(r);
 	if (!sqe)
 		return;
 	io_uring_prep_poll_multishot(sqe, r->wake_fd, POLLIN);
@@ -95,7 +95,7 @@ void zg_wake_arm(struct zg_reactor *r)
 }
 
 /* The eventfd poll fired: clear the counter so it can fire again. */
-void zg_wake_read(struct zg_reactor *r)
+void zg__wake_read(struct zg_reactor *r)
 {
 	uint64_t v;
 	ssize_t n = read(r->wake_fd, &v, sizeof(v));
@@ -103,18 +103,18 @@ void zg_wake_read(struct zg_reactor *r)
 }
 
 /* The reactor has stopped: refuse new posts, run what is queued. */
-void zg_posts_close(struct zg_reactor *r)
+void zg__posts_close(struct zg_reactor *r)
 {
 	pthread_mutex_lock(&r->post_lock);
 	r->post_closed = true;
 	pthread_mutex_unlock(&r->post_lock);
 	atomic_store(&r->wake_pending, true);
-	zg_posts_run(r);
+	zg__posts_run(r);
 }
 
 /* At free: refuse new posts; queued ones are dropped without running
  * (the reactor that would run them is gone). */
-void zg_posts_free(struct zg_reactor *r)
+void zg__posts_free(struct zg_reactor *r)
 {
 	struct zg_post *p;
 

@@ -5,9 +5,6 @@
  * CQE batch, call on_data once per ready connection, flush every dirty
  * connection (one send each). */
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +34,7 @@ ZG_EXPORT void zg_reactor_config_init(struct zg_reactor_config *cfg)
 	cfg->flags = ZG_RF_RECV_BUNDLE;
 }
 
-void zg_log(struct zg_reactor *r, int level, const char *fmt, ...)
+void zg__log(struct zg_reactor *r, int level, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -52,7 +49,7 @@ void zg_log(struct zg_reactor *r, int level, const char *fmt, ...)
 
 /* An SQE, submitting first when the SQ is full. NULL only if the ring
  * is broken, which the callers treat like an allocation failure. */
-struct io_uring_sqe *zg_sqe(struct zg_reactor *r)
+struct io_uring_sqe *zg__sqe(struct zg_reactor *r)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
 	if (likely(sqe))
@@ -60,7 +57,7 @@ struct io_uring_sqe *zg_sqe(struct zg_reactor *r)
 	io_uring_submit(&r->ring);
 	sqe = io_uring_get_sqe(&r->ring);
 	if (!sqe)
-		zg_log(r, ZG_LOG_ERROR, "io_uring: no SQE after submit");
+		zg__log(r, ZG_LOG_ERROR, "io_uring: no SQE after submit");
 	return sqe;
 }
 
@@ -114,7 +111,7 @@ static int probe(struct zg_reactor *r)
 		ret = -ENOSYS;
 	io_uring_free_probe(pr);
 	if (ret)
-		zg_log(r, ZG_LOG_ERROR, "kernel too old: multishot recv needs Linux 6.0");
+		zg__log(r, ZG_LOG_ERROR, "kernel too old: multishot recv needs Linux 6.0");
 	return ret;
 }
 
@@ -146,14 +143,14 @@ static int bufring_setup(struct zg_reactor *r)
 	int ret;
 
 	if (cfg->flags & ZG_RF_BUF_INC) {
-		ret = zg_bufring_init(&r->buf, &r->ring, cfg->buf_count, cfg->buf_size, 0, true);
+		ret = zg__bufring_init(&r->buf, &r->ring, cfg->buf_count, cfg->buf_size, 0, true);
 		if (ret == 0) {
 			r->features |= ZG_FEAT_BUF_INC;
 			return 0;
 		}
-		zg_log(r, ZG_LOG_INFO, "incremental buffers unavailable (Linux 6.12): plain ring");
+		zg__log(r, ZG_LOG_INFO, "incremental buffers unavailable (Linux 6.12): plain ring");
 	}
-	ret = zg_bufring_init(&r->buf, &r->ring, cfg->buf_count, cfg->buf_size, 0, false);
+	ret = zg__bufring_init(&r->buf, &r->ring, cfg->buf_count, cfg->buf_size, 0, false);
 	if (ret == 0 && (cfg->flags & ZG_RF_RECV_BUNDLE)) {
 		/* Only with DEFER_TASKRUN: without it, bundles with the
 		 * multishot byte limit delivered wrong bytes in a bundle's
@@ -165,7 +162,7 @@ static int bufring_setup(struct zg_reactor *r)
 			r->buf.bundle = true;
 			r->features |= ZG_FEAT_RECV_BUNDLE;
 		} else {
-			zg_log(r, ZG_LOG_INFO, "recv bundles unavailable (Linux 6.10, and DEFER_TASKRUN): one buffer per recv");
+			zg__log(r, ZG_LOG_INFO, "recv bundles unavailable (Linux 6.10, and DEFER_TASKRUN): one buffer per recv");
 		}
 	}
 	return ret;
@@ -177,7 +174,7 @@ static int reactor_init(struct zg_reactor *r)
 
 	ret = ring_init(r);
 	if (ret) {
-		zg_log(r, ZG_LOG_ERROR, "io_uring_queue_init: %s", strerror(-ret));
+		zg__log(r, ZG_LOG_ERROR, "io_uring_queue_init: %s", strerror(-ret));
 		return ret;
 	}
 	ret = probe(r);
@@ -189,7 +186,7 @@ static int reactor_init(struct zg_reactor *r)
 		r->features |= ZG_FEAT_RING_FD;
 	ret = bufring_setup(r);
 	if (ret) {
-		zg_log(r, ZG_LOG_ERROR, "provided buffer ring: %s", strerror(-ret));
+		zg__log(r, ZG_LOG_ERROR, "provided buffer ring: %s", strerror(-ret));
 		return ret;
 	}
 	ret = conns_init(r);
@@ -198,7 +195,7 @@ static int reactor_init(struct zg_reactor *r)
 	r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (r->wake_fd < 0)
 		return -errno;
-	zg_wake_arm(r);
+	zg__wake_arm(r);
 	return 0;
 }
 
@@ -229,11 +226,11 @@ ZG_EXPORT int zg_reactor_new(const struct zg_reactor_config *cfg,
 		r->h = *handler;
 	r->udata = udata;
 	r->wake_fd = -1;
-	r->ready_tail = &r->ready_head;
-	r->dirty_tail = &r->dirty_head;
-	r->starved_tail = &r->starved_head;
+	zg__clist_init(&r->ready);
+	zg__clist_init(&r->dirty);
+	zg__clist_init(&r->starved);
 	pthread_mutex_init(&r->post_lock, NULL);
-	r->now_ms = zg_clock_ms();
+	r->now_ms = zg__clock_ms();
 	ret = reactor_init(r);
 	if (ret) {
 		zg_reactor_free(r);
@@ -243,243 +240,15 @@ ZG_EXPORT int zg_reactor_new(const struct zg_reactor_config *cfg,
 	return 0;
 }
 
-static int listener_add(struct zg_reactor *r, int fd)
-{
-	if (r->nlst == ZG_MAX_LISTENERS)
-		return -ENOSPC;
-	r->lst[r->nlst] = (struct zg_listener){ .fd = fd };
-	zg_arm_accept(r, r->nlst++);
-	return 0;
-}
-
-static int bound_port(int fd, uint16_t *port)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl))
-		return -errno;
-	if (ss.ss_family == AF_INET6)
-		*port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	else
-		*port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	return 0;
-}
-
-/* Shared by zg_reactor_listen and the server, which binds before the
- * reactor threads exist. */
-int zg_listen_socket(const struct sockaddr *addr, socklen_t len, int backlog,
-		     unsigned flags, uint16_t *port)
-{
-	int one = 1, fd, ret;
-
-	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* Set on the listener: accepted sockets inherit it, saving a
-	 * syscall per connection. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((flags & ZG_LISTEN_REUSEPORT) &&
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
-		goto fail;
-	if (addr->sa_family == AF_INET6) {
-		int v6only = !!(flags & ZG_LISTEN_V6ONLY);
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
-	}
-	if (bind(fd, addr, len) || listen(fd, backlog > 0 ? backlog : SOMAXCONN))
-		goto fail;
-	if (port && (ret = bound_port(fd, port)) < 0) {
-		close(fd);
-		return ret;
-	}
-	return fd;
-fail:
-	ret = -errno;
-	close(fd);
-	return ret;
-}
-
-ZG_EXPORT int zg_reactor_listen(struct zg_reactor *r, const struct sockaddr *addr,
-				socklen_t len, int backlog, unsigned flags,
-				uint16_t *port)
-{
-	int fd, ret;
-
-	if (!r || !addr)
-		return -EINVAL;
-	if (r->nlst == ZG_MAX_LISTENERS)
-		return -ENOSPC;
-	fd = zg_listen_socket(addr, len, backlog, flags, port);
-	if (fd < 0)
-		return fd;
-	ret = listener_add(r, fd);
-	if (ret)
-		close(fd);
-	return ret;
-}
-
-/* A socket accept can work on: a listening stream socket. Anything else
- * would fail every accept, and a multishot accept re-armed on failure
- * would spin. */
-static int check_listening(int fd)
-{
-	int type = 0, on = 0;
-	socklen_t len = sizeof(type);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len))
-		return errno == ENOTSOCK ? -EINVAL : -errno;
-	len = sizeof(on);
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len))
-		return -errno;
-	return type == SOCK_STREAM && on ? 0 : -EINVAL;
-}
-
-ZG_EXPORT int zg_reactor_listen_fd(struct zg_reactor *r, int fd)
-{
-	int ret;
-
-	if (!r || fd < 0)
-		return -EINVAL;
-	ret = check_listening(fd);
-	return ret ? ret : listener_add(r, fd);
-}
-
-ZG_EXPORT int zg_reactor_adopt(struct zg_reactor *r, int fd)
-{
-	if (!r || fd < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -EINVAL;
-	}
-	/* Not closed: it is a live connection's socket, and closing it
-	 * would cut that connection. */
-	if (zg_fd_is_conn(r, fd))
-		return -EEXIST;
-	if (r->stopping || !zg_conn_open(r, fd)) {
-		close(fd);
-		return r->stopping ? -ESHUTDOWN : r->nfree ? -ENOMEM : -EMFILE;
-	}
-	return 0;
-}
-
-void zg_arm_accept(struct zg_reactor *r, unsigned li)
-{
-	struct io_uring_sqe *sqe;
-
-	if (r->lst[li].armed || r->lst[li].fd < 0 || r->lst[li].dead || r->stopping)
-		return;
-	sqe = zg_sqe(r);
-	if (!sqe)
-		return;
-	io_uring_prep_multishot_accept(sqe, r->lst[li].fd, NULL, NULL, SOCK_CLOEXEC);
-	io_uring_sqe_set_data64(sqe, ud_make(OP_ACCEPT, 0, li));
-	r->lst[li].armed = true;
-	r->inflight_misc++;
-}
-
-static void accept_retry(struct zg_timer *t, void *arg)
-{
-	struct zg_reactor *r = arg;
-	(void)t;
-	for (unsigned i = 0; i < r->nlst; i++)
-		zg_arm_accept(r, i);
-}
-
-/* Out of fds (EMFILE/ENFILE): the multishot accept ended; try again in
- * 100 ms rather than spinning on a full fd table. */
-static void accept_backoff(struct zg_reactor *r)
-{
-	if (!r->accept_retry && zg_timer_new(r, accept_retry, r, &r->accept_retry))
-		return;
-	if (!zg_timer_active(r->accept_retry))
-		zg_timer_start(r->accept_retry, 100, 0);
-}
-
-/* Errors of one connection that the next accept does not repeat
- * (accept(2): the pending connection went away, or a firewall said no). */
-static bool accept_error_transient(int res)
-{
-	switch (-res) {
-	case ECANCELED: case ECONNABORTED: case EPROTO: case EPERM: case EINTR:
-	case EAGAIN: case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN: case ENONET:
-	case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH: case ETIMEDOUT:
-		return true;
-	default:
-		return false;
-	}
-}
-
-static void cancel_accept(struct zg_reactor *r, unsigned li)
-{
-	struct io_uring_sqe *sqe = zg_sqe(r);
-
-	if (!sqe)
-		return;
-	io_uring_prep_cancel64(sqe, ud_make(OP_ACCEPT, 0, li), 0);
-	io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, 0, 0));
-	r->inflight_misc++;
-}
-
-static void on_accept(struct zg_reactor *r, struct io_uring_cqe *cqe)
-{
-	unsigned li = ud_slot(cqe->user_data);
-
-	if (!(cqe->flags & IORING_CQE_F_MORE)) {
-		r->inflight_misc--;
-		r->lst[li].armed = false;
-	}
-	if (cqe->res >= 0) {
-		/* While stopping, an accepted connection is still served: its
-		 * request reached us before the listener closed. */
-		if (r->handoff && !r->stopping && zg_server_handoff(r, cqe->res))
-			;
-		else if (!zg_conn_open(r, cqe->res)) {
-			r->st.shed++;
-			close(cqe->res);
-		}
-	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOMEM ||
-		   cqe->res == -ENOBUFS) {
-		zg_log(r, ZG_LOG_WARN, "accept: %s; retrying in 100 ms", strerror(-cqe->res));
-		if (!r->lst[li].armed)
-			accept_backoff(r);
-		return;
-	} else if (!accept_error_transient(cqe->res)) {
-		/* The listener itself is broken (shut down, not listening):
-		 * re-arming would fail again at once, forever. */
-		zg_log(r, ZG_LOG_ERROR, "accept on listener %u: %s; listener stopped", li,
-		       strerror(-cqe->res));
-		if (r->lst[li].armed)
-			cancel_accept(r, li);
-		r->lst[li].dead = true;
-		return;
-	}
-	if (!r->lst[li].armed && cqe->res != -ECANCELED)
-		zg_arm_accept(r, li);
-}
-
-static struct zg_conn *conn_of(struct zg_reactor *r, uint64_t ud)
-{
-	uint32_t slot = ud_slot(ud);
-	struct zg_conn *c;
-
-	if (slot >= r->cfg.max_conns)
-		return NULL;
-	c = &r->conns[slot];
-	if (c->state == CS_FREE || c->gen != ud_gen(ud))
-		return NULL;
-	return c;
-}
-
 /* A CQE whose connection is gone still carries a buffer that must go
  * back to the ring. With the refcount this should not happen; the
  * check keeps a bug from leaking ring buffers. */
 static void drop_stale(struct zg_reactor *r, struct io_uring_cqe *cqe)
 {
 	if ((cqe->flags & IORING_CQE_F_BUFFER) && cqe->res > 0)
-		zg_bufring_drop(&r->buf, cqe->flags >> IORING_CQE_BUFFER_SHIFT, cqe->res,
+		zg__bufring_drop(&r->buf, cqe->flags >> IORING_CQE_BUFFER_SHIFT, cqe->res,
 				cqe->flags);
-	zg_log(r, ZG_LOG_WARN, "stale CQE op %u dropped", ud_op(cqe->user_data));
+	zg__log(r, ZG_LOG_WARN, "stale CQE op %u dropped", ud_op(cqe->user_data));
 }
 
 static void dispatch_cqe(struct zg_reactor *r, struct io_uring_cqe *cqe)
@@ -489,14 +258,14 @@ static void dispatch_cqe(struct zg_reactor *r, struct io_uring_cqe *cqe)
 
 	switch (ud_op(ud)) {
 	case OP_ACCEPT:
-		on_accept(r, cqe);
+		zg__on_accept(r, cqe);
 		return;
 	case OP_WAKE:
-		zg_wake_read(r);
+		zg__wake_read(r);
 		if (!(cqe->flags & IORING_CQE_F_MORE)) {
 			r->wake_armed = false;
 			r->inflight_misc--;
-			zg_wake_arm(r);
+			zg__wake_arm(r);
 		}
 		return;
 	case OP_CANCEL:
@@ -505,123 +274,31 @@ static void dispatch_cqe(struct zg_reactor *r, struct io_uring_cqe *cqe)
 	default:
 		break;
 	}
-	c = conn_of(r, ud);
+	c = zg__conn_of(r, ud);
 	if (!c) {
 		drop_stale(r, cqe);
 		return;
 	}
 	switch (ud_op(ud)) {
 	case OP_RECV:
-		zg_conn_on_recv(c, cqe);
+		zg__conn_on_recv(c, cqe);
 		break;
 	case OP_SEND:
-		zg_conn_on_send(c, cqe);
+		zg__conn_on_send(c, cqe);
 		break;
 	case OP_SEND_ZC:
-		zg_conn_on_send_zc(c, cqe);
+		zg__conn_on_send_zc(c, cqe);
 		break;
 	}
 }
 
-/* on_data for the connections that got input in this batch. Works on a
- * snapshot: a connection that asks to run again (it left input
- * unexamined) goes on the fresh list, for the next iteration. */
-static void run_ready(struct zg_reactor *r)
-{
-	struct zg_conn *c = r->ready_head;
-
-	r->ready_head = NULL;
-	r->ready_tail = &r->ready_head;
-	while (c) {
-		struct zg_conn *next = c->next_ready;
-		c->ready = false;
-		if (c->state == CS_FREE)
-			zg_conn_release_slot(c);
-		else
-			zg_conn_dispatch(c);
-		c = next;
-	}
-}
-
-static void run_dirty(struct zg_reactor *r)
-{
-	struct zg_conn *c;
-
-	while ((c = r->dirty_head)) {
-		r->dirty_head = c->next_dirty;
-		if (!r->dirty_head)
-			r->dirty_tail = &r->dirty_head;
-		c->dirty = false;
-		if (c->state == CS_FREE)
-			zg_conn_release_slot(c);
-		else
-			zg_conn_flush_now(c);
-	}
-}
-
-/* Re-arm at most as many starved recvs as the ring has free buffers,
- * oldest first: each can take one at least. A re-armed connection that
- * has no data takes none, so the next iteration re-arms more (the loop
- * does not sleep while buffers are free and connections starve). */
-static void rearm_starved(struct zg_reactor *r)
-{
-	unsigned budget = r->buf.free;
-
-	while (budget-- && r->starved_head) {
-		struct zg_conn *c = r->starved_head;
-		r->starved_head = c->next_starved;
-		if (!r->starved_head)
-			r->starved_tail = &r->starved_head;
-		c->starved_listed = false;
-		if (c->state == CS_FREE) {
-			zg_conn_release_slot(c);
-			budget++;
-		} else if (c->rstate == RS_STARVED) {
-			c->rstate = RS_IDLE;
-			zg_conn_recv_update(c); /* unless paused or full meanwhile */
-		}
-	}
-}
-
-/* Connections the kernel has queued on a listener but nobody accepted
- * yet: closing the listener would reset them, requests and all. They
- * are taken as connections, and the stop treats them like the others. */
-static void drain_backlog(struct zg_reactor *r, int lfd)
-{
-	int fd, fl = fcntl(lfd, F_GETFL);
-
-	/* An adopted listener may be blocking; it is closed right after. */
-	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(lfd, F_SETFL, fl | O_NONBLOCK)))
-		return;
-	while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-		if (!zg_conn_open(r, fd)) {
-			r->st.shed++;
-			close(fd);
-		}
-	}
-}
-
-/* Stop accepting: cancel the multishot accepts, take what is queued on
- * the listeners, then close them at once so new clients are refused
- * instead of queued (the cancelled request holds the socket only until
- * its CQE). */
+/* A stop begins: no more accepting (zg__listeners_close), and the
+ * deadline is set for stop_step. */
 static void begin_stop(struct zg_reactor *r, unsigned deadline_ms)
 {
 	r->stopping = true;
 	r->stop_deadline = r->now_ms + deadline_ms;
-	for (unsigned i = 0; i < r->nlst; i++)
-		if (r->lst[i].armed)
-			cancel_accept(r, i);
-	io_uring_submit(&r->ring);
-	for (unsigned i = 0; i < r->nlst; i++) {
-		if (r->lst[i].fd >= 0) {
-			drain_backlog(r, r->lst[i].fd);
-			close(r->lst[i].fd);
-		}
-		r->lst[i].fd = -1;
-	}
-	if (r->accept_retry)
-		zg_timer_stop(r->accept_retry);
+	zg__listeners_close(r);
 }
 
 /* While stopping: close idle connections, and everything after the
@@ -633,13 +310,13 @@ static void stop_step(struct zg_reactor *r)
 	for (uint32_t i = 0; i < r->hiwater; i++) {
 		struct zg_conn *c = &r->conns[i];
 		if (c->state != CS_FREE)
-			zg_conn_stop(c, abort_at);
+			zg__conn_stop(c, abort_at);
 	}
 	if (!r->live && r->inflight_misc <= (r->wake_armed ? 1u : 0u)) {
-		zg_bufring_check_idle(&r->buf);
+		zg__bufring_check_idle(&r->buf);
 		/* From here posts are refused; the ones already queued still
 		 * run (a handed-off fd is then closed by the stopping adopt). */
-		zg_posts_close(r);
+		zg__posts_close(r);
 		r->stopped = true;
 	}
 }
@@ -648,28 +325,28 @@ static void loop_prologue(struct zg_reactor *r)
 {
 	uint64_t req;
 
-	r->now_ms = zg_clock_ms();
+	r->now_ms = zg__clock_ms();
 	r->worked = false;
-	zg_posts_run(r);
+	zg__posts_run(r);
 	req = atomic_load(&r->stop_req);
 	if (req && !r->stopping)
 		begin_stop(r, (unsigned)(req - 1));
-	zg_timers_run(r);
-	zg_bufring_publish(&r->buf);
-	rearm_starved(r);
+	zg__timers_run(r);
+	zg__bufring_publish(&r->buf);
+	zg__conns_rearm_starved(r);
 	if (r->stopping)
 		stop_step(r);
 	/* Writes made between two run_once calls go out with this submit. */
-	run_dirty(r);
+	zg__conns_flush_dirty(r);
 }
 
 static int wait_cqes(struct zg_reactor *r, int timeout_ms)
 {
 	struct io_uring_cqe *cqe;
 	struct __kernel_timespec ts;
-	int t = zg_timers_wait_ms(r), ret;
+	int t = zg__timers_wait_ms(r), ret;
 
-	if (r->ready_head || r->worked || (r->starved_head && r->buf.free))
+	if (r->ready.head || r->worked || (r->starved.head && r->buf.free))
 		t = 0; /* callbacks ran, or starved recvs can be re-armed */
 	else if (r->stopping && r->stop_deadline > r->now_ms &&
 		 (t < 0 || (uint64_t)t > r->stop_deadline - r->now_ms))
@@ -714,14 +391,14 @@ ZG_EXPORT int zg_reactor_run_once(struct zg_reactor *r, int timeout_ms)
 		return 0;
 	ret = wait_cqes(r, timeout_ms);
 	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
-		zg_log(r, ZG_LOG_ERROR, "io_uring_submit_and_wait: %s", strerror(-ret));
+		zg__log(r, ZG_LOG_ERROR, "io_uring_submit_and_wait: %s", strerror(-ret));
 		r->err = ret;
 		return ret;
 	}
-	r->now_ms = zg_clock_ms();
+	r->now_ms = zg__clock_ms();
 	reap(r);
-	run_ready(r);
-	run_dirty(r);
+	zg__conns_run_ready(r);
+	zg__conns_flush_dirty(r);
 	return 1;
 }
 
@@ -734,43 +411,22 @@ ZG_EXPORT int zg_reactor_run(struct zg_reactor *r)
 	return ret < 0 ? ret : r->err;
 }
 
-/* Close without callbacks what a never-stopped reactor still holds. */
-static void free_conns(struct zg_reactor *r)
-{
-	for (uint32_t i = 0; i < r->hiwater; i++) {
-		struct zg_conn *c = &r->conns[i];
-		if (c->state != CS_FREE)
-			zg_conn_drop(c);
-		free(c->carry);
-		if (c->wq != c->inline_wq)
-			free(c->wq);
-		if (c->in != c->inline_in) {
-			free(c->in);
-			free(c->in_bid);
-		}
-	}
-	if (r->conns)
-		munmap(r->conns, r->conns_bytes);
-	free(r->free_slots);
-	free(r->fd_bits);
-}
-
 ZG_EXPORT void zg_reactor_free(struct zg_reactor *r)
 {
 	if (!r)
 		return;
-	free_conns(r);
-	zg_bufring_check_idle(&r->buf);
+	zg__conns_free(r);
+	zg__bufring_check_idle(&r->buf);
 	for (unsigned i = 0; i < r->nlst; i++)
 		if (r->lst[i].fd >= 0)
 			close(r->lst[i].fd);
 	zg_timer_free(r->accept_retry);
-	zg_posts_free(r);
+	zg__posts_free(r);
 	/* Exiting the ring cancels whatever is still in flight, so only
 	 * then may the buffer slab be unmapped. */
 	if (r->ring_ok)
 		io_uring_queue_exit(&r->ring);
-	zg_bufring_free(&r->buf, NULL);
+	zg__bufring_free(&r->buf, NULL);
 	while (r->chunk_pool) {
 		void *next = *(void **)r->chunk_pool;
 		free(r->chunk_pool);

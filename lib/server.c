@@ -116,17 +116,14 @@ static int bind_listeners(struct zg_server *s)
 		for (unsigned i = 1; i < count; i++)
 			if ((s->w[i].listen_fd = dup(cfg->listen_fd)) < 0)
 				return -errno;
-		ret = parse_addr("0.0.0.0", 0, &ss, &len); /* port lookup below */
-		len = sizeof(ss);
-		if (getsockname(cfg->listen_fd, (struct sockaddr *)&ss, &len) == 0)
-			s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		zg__bound_port(cfg->listen_fd, &s->port); /* IPv4 or IPv6 */
 		return 0;
 	}
 	ret = parse_addr(cfg->host ? cfg->host : "0.0.0.0", cfg->port, &ss, &len);
 	if (ret)
 		return ret;
 	for (unsigned i = 0; i < count; i++) {
-		int fd = zg_listen_socket((struct sockaddr *)&ss, len, cfg->backlog,
+		int fd = zg__listen_socket((struct sockaddr *)&ss, len, cfg->backlog,
 					  flags, &s->port);
 		if (fd < 0)
 			return fd;
@@ -196,7 +193,7 @@ static void adopt_posted(void *arg)
 }
 
 /* ZG_ACCEPT_ONE: reactor 0 accepted fd; give it to the next reactor. */
-bool zg_server_handoff(struct zg_reactor *r, int fd)
+bool zg__server_handoff(struct zg_reactor *r, int fd)
 {
 	struct zg_server *s = r->server;
 	unsigned i = atomic_fetch_add(&s->next, 1) % s->n;

@@ -49,7 +49,7 @@ static void sift_down(struct zg_theap *h, uint32_t i)
 	put(h, i, n);
 }
 
-int zg_theap_push(struct zg_theap *h, struct zg_tnode *n)
+int zg__theap_push(struct zg_theap *h, struct zg_tnode *n)
 {
 	if (h->len == h->cap) {
 		uint32_t cap = h->cap ? h->cap * 2 : 64;
@@ -64,7 +64,7 @@ int zg_theap_push(struct zg_theap *h, struct zg_tnode *n)
 	return 0;
 }
 
-void zg_theap_remove(struct zg_theap *h, struct zg_tnode *n)
+void zg__theap_remove(struct zg_theap *h, struct zg_tnode *n)
 {
 	uint32_t i = n->idx;
 	struct zg_tnode *last;
@@ -82,12 +82,10 @@ void zg_theap_remove(struct zg_theap *h, struct zg_tnode *n)
 		sift_down(h, i);
 }
 
-void zg_timer_setup(struct zg_timer *t, struct zg_reactor *r, uint8_t kind,
-		    zg_timer_fn cb, void *arg)
+void zg__timer_setup(struct zg_timer *t, struct zg_reactor *r, zg_timer_fn cb, void *arg)
 {
 	t->node.when = 0;
 	t->node.idx = UINT32_MAX;
-	t->kind = kind;
 	t->r = r;
 	t->cb = cb;
 	t->arg = arg;
@@ -97,11 +95,11 @@ void zg_timer_setup(struct zg_timer *t, struct zg_reactor *r, uint8_t kind,
 /* Schedule at an absolute time. The heap only grows when a timer is
  * first pushed; a failed push leaves the timer inactive, which for a
  * connection only means no timeout, so it is logged, not fatal. */
-void zg_timer_arm_at(struct zg_timer *t, uint64_t when)
+void zg__timer_arm_at(struct zg_timer *t, uint64_t when)
 {
 	struct zg_theap *h = &t->r->timers;
 
-	if (zg_tnode_active(&t->node)) {
+	if (zg__tnode_active(&t->node)) {
 		uint64_t old = t->node.when;
 		t->node.when = when;
 		if (when < old)
@@ -111,38 +109,34 @@ void zg_timer_arm_at(struct zg_timer *t, uint64_t when)
 		return;
 	}
 	t->node.when = when;
-	if (zg_theap_push(h, &t->node))
-		zg_log(t->r, ZG_LOG_ERROR, "timer: out of memory");
+	if (zg__theap_push(h, &t->node))
+		zg__log(t->r, ZG_LOG_ERROR, "timer: out of memory");
 }
 
 /* Fire the timers that are due. A callback may touch any timer,
  * including its own, so the heap is re-read after each one; the pass is
  * bounded by the heap's size at its start, so a timer restarted with a
  * zero delay from its own callback waits for the next iteration. */
-void zg_timers_run(struct zg_reactor *r)
+void zg__timers_run(struct zg_reactor *r)
 {
 	struct zg_tnode *n;
 	uint32_t budget = r->timers.len;
 
-	while (budget-- && (n = zg_theap_top(&r->timers)) && n->when <= r->now_ms) {
-		struct zg_timer *t = (struct zg_timer *)n;
-		zg_theap_remove(&r->timers, n);
+	while (budget-- && (n = zg__theap_top(&r->timers)) && n->when <= r->now_ms) {
+		struct zg_timer *t = container_of(n, struct zg_timer, node);
+		zg__theap_remove(&r->timers, n);
 		r->worked = true;
-		if (t->kind == TK_CONN) {
-			zg_conn_timeout(t->arg);
-			continue;
-		}
 		if (t->repeat)
-			zg_timer_arm_at(t, t->repeat > UINT64_MAX - r->now_ms
+			zg__timer_arm_at(t, t->repeat > UINT64_MAX - r->now_ms
 					   ? UINT64_MAX : r->now_ms + t->repeat);
 		t->cb(t, t->arg);
 	}
 }
 
 /* Milliseconds until the nearest timer, -1 for none. */
-int zg_timers_wait_ms(struct zg_reactor *r)
+int zg__timers_wait_ms(struct zg_reactor *r)
 {
-	struct zg_tnode *n = zg_theap_top(&r->timers);
+	struct zg_tnode *n = zg__theap_top(&r->timers);
 	if (!n)
 		return -1;
 	if (n->when <= r->now_ms)
@@ -160,7 +154,7 @@ ZG_EXPORT int zg_timer_new(struct zg_reactor *r, zg_timer_fn cb, void *arg,
 	t = malloc(sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	zg_timer_setup(t, r, TK_USER, cb, arg);
+	zg__timer_setup(t, r, cb, arg);
 	*out = t;
 	return 0;
 }
@@ -168,22 +162,22 @@ ZG_EXPORT int zg_timer_new(struct zg_reactor *r, zg_timer_fn cb, void *arg,
 ZG_EXPORT void zg_timer_start(struct zg_timer *t, uint64_t timeout_ms,
 			      uint64_t repeat_ms)
 {
-	uint64_t now = zg_clock_ms();
+	uint64_t now = zg__clock_ms();
 
 	t->repeat = repeat_ms;
 	t->r->now_ms = now;
 	/* saturate: now + a huge timeout must not wrap into the past */
-	zg_timer_arm_at(t, timeout_ms > UINT64_MAX - now ? UINT64_MAX : now + timeout_ms);
+	zg__timer_arm_at(t, timeout_ms > UINT64_MAX - now ? UINT64_MAX : now + timeout_ms);
 }
 
 ZG_EXPORT void zg_timer_stop(struct zg_timer *t)
 {
-	zg_theap_remove(&t->r->timers, &t->node);
+	zg__theap_remove(&t->r->timers, &t->node);
 }
 
 ZG_EXPORT bool zg_timer_active(const struct zg_timer *t)
 {
-	return zg_tnode_active(&t->node);
+	return zg__tnode_active(&t->node);
 }
 
 ZG_EXPORT void zg_timer_free(struct zg_timer *t)

@@ -5,11 +5,24 @@
 
 #include "internal.h"
 
-uint64_t zg_clock_ms(void)
+uint64_t zg__clock_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+ZG_EXPORT unsigned zg_version(void)
+{
+	return ZG_VERSION;
+}
+
+ZG_EXPORT const char *zg_version_string(void)
+{
+	return STR(ZG_VERSION_MAJOR) "." STR(ZG_VERSION_MINOR) "." STR(ZG_VERSION_PATCH);
 }
 
 ZG_EXPORT const char *zg_strerror(int err)

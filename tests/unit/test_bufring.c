@@ -102,11 +102,11 @@ static void test_bundle_drop_each_once(void **state)
 	b = &r->buf;
 	b->bundle = true; /* the bookkeeping under test, whatever the kernel */
 	/* buffer 0 is held by some connection */
-	zg_bufring_rx_begin(b, &it, 0, 10, 0);
-	assert_true(zg_bufring_rx_next(b, &it, &bid, &p, &len));
+	zg__bufring_rx_begin(b, &it, 0, 10, 0);
+	assert_true(zg__bufring_rx_next(b, &it, &bid, &p, &len));
 	assert_int_equal(bid, 0);
 	/* a 3-buffer bundle from buffer 1 on, dropped */
-	zg_bufring_drop(b, 1, (int)(2 * b->size + 7), 0);
+	zg__bufring_drop(b, 1, (int)(2 * b->size + 7), 0);
 	assert_int_equal(b->staged, 3);
 	for (unsigned i = 0; i < b->staged; i++) {
 		unsigned id = b->br->bufs[(uint16_t)(b->br->tail + i) & b->mask].bid;
@@ -116,8 +116,8 @@ static void test_bundle_drop_each_once(void **state)
 	assert_int_equal(seen[1], 1);
 	assert_int_equal(seen[2], 1);
 	assert_int_equal(seen[3], 1);
-	zg_bufring_release(b, 0);
-	zg_bufring_publish(b);
+	zg__bufring_release(b, 0);
+	zg__bufring_publish(b);
 	assert_int_equal(b->free, b->count);
 	zg_reactor_free(r);
 }

@@ -94,31 +94,23 @@ static void deliver(struct fixture *f, const char *s)
 	unsigned bid = f->r->buf.count - 1 - (f->next_bid++ % 32);
 	size_t n = strlen(s);
 
-	memcpy(zg_bufring_addr(&f->r->buf, bid), s, n);
+	memcpy(zg__bufring_addr(&f->r->buf, bid), s, n);
 	cqe.res = (int)n;
 	cqe.flags = IORING_CQE_F_BUFFER | IORING_CQE_F_MORE | (bid << IORING_CQE_BUFFER_SHIFT);
-	zg_conn_on_recv(f->c, &cqe);
+	zg__conn_on_recv(f->c, &cqe);
 }
 
 static void deliver_eof(struct fixture *f)
 {
 	struct io_uring_cqe cqe = { 0 };
 	cqe.res = 0;
-	zg_conn_on_recv(f->c, &cqe);
+	zg__conn_on_recv(f->c, &cqe);
 }
 
 /* One dispatch pass, as the reactor does after a CQE batch. */
 static void dispatch(struct fixture *f)
 {
-	struct zg_conn *c = f->r->ready_head;
-	f->r->ready_head = NULL;
-	f->r->ready_tail = &f->r->ready_head;
-	while (c) {
-		struct zg_conn *next = c->next_ready;
-		c->ready = false;
-		zg_conn_dispatch(c);
-		c = next;
-	}
+	zg__conns_run_ready(f->r);
 }
 
 static char *flatten(const struct zg_read_view *v)

@@ -34,9 +34,9 @@ static struct zg_reactor *reactor(void)
 
 static void run_for(struct zg_reactor *r, uint64_t ms)
 {
-	uint64_t end = zg_clock_ms() + ms;
-	while (zg_clock_ms() < end)
-		zg_reactor_run_once(r, (int)(end - zg_clock_ms()));
+	uint64_t end = zg__clock_ms() + ms;
+	while (zg__clock_ms() < end)
+		zg_reactor_run_once(r, (int)(end - zg__clock_ms()));
 }
 
 static void test_heap_order(void **state)
@@ -49,17 +49,17 @@ static void test_heap_order(void **state)
 	for (int i = 0; i < 64; i++) {
 		n[i].when = (uint64_t)((i * 37) % 64);
 		n[i].idx = UINT32_MAX;
-		assert_int_equal(zg_theap_push(&h, &n[i]), 0);
+		assert_int_equal(zg__theap_push(&h, &n[i]), 0);
 	}
-	zg_theap_remove(&h, &n[10]); /* from the middle */
-	assert_false(zg_tnode_active(&n[10]));
+	zg__theap_remove(&h, &n[10]); /* from the middle */
+	assert_false(zg__tnode_active(&n[10]));
 	for (int i = 0; i < 63; i++) {
-		struct zg_tnode *t = zg_theap_top(&h);
+		struct zg_tnode *t = zg__theap_top(&h);
 		assert_true(t->when >= last);
 		last = t->when;
-		zg_theap_remove(&h, t);
+		zg__theap_remove(&h, t);
 	}
-	assert_null(zg_theap_top(&h));
+	assert_null(zg__theap_top(&h));
 	free(h.v);
 }
 
