@@ -1,11 +1,17 @@
 #!/bin/sh
 # Install the Debian packages libzerg, its examples and its tests need.
 # Installs only what is missing; safe to run again. Debian 12 or newer.
+# Usage: scripts/install-deps.sh [--fuzz]
+#   --fuzz  also clang and its libFuzzer runtime (scripts/fuzz.sh); the
+#           normal build and tests never need them
 set -eu
 
 PKGS="gcc pkg-config meson ninja-build liburing-dev libcmocka-dev
       libsqlite3-dev libjansson-dev libisal-dev zlib1g-dev libdeflate-dev
       python3 curl"
+if [ "${1:-}" = "--fuzz" ]; then
+	PKGS="$PKGS clang-14 libclang-rt-14-dev"
+fi
 
 missing=""
 for p in $PKGS; do

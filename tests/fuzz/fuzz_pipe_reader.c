@@ -38,22 +38,6 @@
 #include "fuzz.h"
 #include "internal.h"
 
-/* The library's recv completion handler, under its name before and
- * after internal symbols took the zg__ prefix: whichever the library
- * defines is called (weak references, the other one is NULL). */
-void zg_conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe) __attribute__((weak));
-void zg__conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe) __attribute__((weak));
-
-static void on_recv(struct zg_conn *c, struct io_uring_cqe *cqe)
-{
-	if (zg__conn_on_recv)
-		zg__conn_on_recv(c, cqe);
-	else if (zg_conn_on_recv)
-		zg_conn_on_recv(c, cqe);
-	else
-		CHECK(!"no recv completion handler in the library");
-}
-
 /* Ring buffer bid's bytes (struct zg_bufring's slab). */
 static uint8_t *buf_addr(const struct zg_reactor *r, unsigned bid)
 {
@@ -255,7 +239,7 @@ static void op_deliver(struct harness *h)
 	}
 	model_append(&h->m, p, n);
 	trace(h, "deliver %u bytes in buffer %u at %u", n, bid, off);
-	on_recv(h->c, &cqe);
+	zg__conn_on_recv(h->c, &cqe);
 }
 
 /* consumed/examined from two bytes: one time in four anything (so the
