@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "unit.h"
 
 static struct zg_conn *conn;
 static int closed;
@@ -134,5 +135,6 @@ int main(void)
 		cmocka_unit_test(test_bundle),
 		cmocka_unit_test(test_incremental),
 	};
+	unit_need_ring();
 	return cmocka_run_group_tests_name("bufring", tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "unit.h"
 
 struct fixture {
 	struct zg_reactor *r;
@@ -333,5 +334,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_compaction_frees_ring, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_full_without_consuming_closes, setup_small, teardown),
 	};
+	unit_need_ring();
 	return cmocka_run_group_tests_name("pipe_reader", tests, NULL, NULL);
 }

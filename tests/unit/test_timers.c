@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "unit.h"
 
 static int order[16], norder;
 
@@ -153,5 +154,6 @@ int main(void)
 		cmocka_unit_test(test_callback_frees_itself),
 		cmocka_unit_test(test_sleeps_until_deadline),
 	};
+	unit_need_ring();
 	return cmocka_run_group_tests_name("timers", tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "unit.h"
 
 static struct zg_conn *conn;
 static int released, drained, closed;
@@ -165,5 +166,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_close_releases_unsent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_graceful_close_sends_then_fin, setup, teardown),
 	};
+	unit_need_ring();
 	return cmocka_run_group_tests_name("write", tests, NULL, NULL);
 }
