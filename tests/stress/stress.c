@@ -865,7 +865,7 @@ static void read_input(struct conn *c)
 			 * it was allowed is decided by what was answered. */
 			c->eof = true;
 			if (n < 0 && c->plan.fate != F_BAD_CHUNK)
-				fail(c, "reset by the server after %u answers", c->answered);
+				fail(c, "recv: %s after %u answers", strerror(errno), c->answered);
 		}
 		if (n == 0 || errno != EINTR)
 			return;

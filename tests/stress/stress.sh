@@ -67,7 +67,7 @@ done
 case $preset in
 quick) conns=160 rounds=6 reqs=12 upload_default=262144 upload_tiny=32768 timeout=15
        : "${threads:=1}" ;;
-long)  conns=400 rounds=40 reqs=20 upload_default=2097152 upload_tiny=262144 timeout=600
+long)  conns=400 rounds=20 reqs=20 upload_default=1048576 upload_tiny=262144 timeout=600
        : "${threads:=2}" ;;
 *) die "--preset quick|long" ;;
 esac
@@ -110,9 +110,13 @@ ring_flags() {
 # thing it prints: "httparena-server: port P, threads T, ...".
 start_server() {
 	local line
+	# Empty files first: the shell truncates them only in the child, and
+	# the loop below must not read the previous server's port.
+	: >"$tmp/server.out"
+	: >"$tmp/server.err"
 	# shellcheck disable=SC2086
 	"$server" --port 0 --host 127.0.0.1 --threads "$threads" --data "$tmp/data" $1 \
-		>"$tmp/server.out" 2>"$tmp/server.err" &
+		>>"$tmp/server.out" 2>>"$tmp/server.err" &
 	spid=$!
 	for _ in $(seq 150); do
 		line=$(head -n 1 "$tmp/server.out")
