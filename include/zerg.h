@@ -159,6 +159,10 @@ int zg_reactor_new(const struct zg_reactor_config *cfg,
  */
 #define ZG_LISTEN_REUSEPORT (1u << 0)
 #define ZG_LISTEN_V6ONLY    (1u << 1)
+/* Unix-domain path: remove a socket file already at the path (left by an
+ * earlier run) before binding; without it bind fails with -EADDRINUSE.
+ * A file that is not a socket is never removed. */
+#define ZG_LISTEN_UNLINK    (1u << 2)
 int zg_reactor_listen(struct zg_reactor *r, const struct sockaddr *addr,
 		      socklen_t len, int backlog, unsigned flags,
 		      uint16_t *port);
@@ -237,8 +241,70 @@ struct zg_reactor_stats {
 	uint64_t sends;           /* send/sendmsg/send_zc submitted   */
 	uint64_t partial_sends;   /* sends the kernel cut short       */
 	unsigned bufs_free;       /* provided buffers in the ring now */
+	uint64_t connects;        /* zg_reactor_connect calls that
+	                           * started a connection             */
 };
 void zg_reactor_stats(const struct zg_reactor *r, struct zg_reactor_stats *st);
+
+/* ------------------------------------------------------------------ */
+/* Outbound connections                                                */
+/* ------------------------------------------------------------------ */
+
+/* Options of zg_reactor_connect. Fill with zg_connect_opts_init(); fields
+ * may be added at the end in later versions. */
+struct zg_connect_opts {
+	const struct zg_handler *handler; /* this connection's callbacks
+	                           * (copied); NULL: the reactor's          */
+	void *udata;              /* zg_conn_udata() from the start          */
+	unsigned timeout_ms;      /* connect timeout; default 10000, 0 none  */
+	const struct sockaddr *bind_addr; /* optional source address (port
+	                           * 0: chosen at connect, so one local
+	                           * address serves many connections)        */
+	socklen_t bind_len;
+	void *reserved[4];
+};
+void zg_connect_opts_init(struct zg_connect_opts *opts);
+
+/*
+ * Connect to addr (IPv4, IPv6 or Unix-domain) with IORING_OP_CONNECT. On
+ * 0 the connection exists at once (*out, if not NULL) and may be written
+ * to: output waits until it is connected. on_open runs when connected;
+ * if the connect fails, on_close runs instead with -ECONNREFUSED,
+ * -ETIMEDOUT, -ENETUNREACH... Returns -EINVAL, -EAFNOSUPPORT, -EMFILE
+ * (max_conns), -ESHUTDOWN (stopping) or socket/bind errors, and then no
+ * callback runs. Reactor thread only; from another thread, post it
+ * (zg_reactor_post). See zg_reactor_connect(3).
+ */
+int zg_reactor_connect(struct zg_reactor *r, const struct sockaddr *addr, socklen_t len,
+		       const struct zg_connect_opts *opts, struct zg_conn **out);
+
+/* ------------------------------------------------------------------ */
+/* Watches: readiness of file descriptors the application owns         */
+/* ------------------------------------------------------------------ */
+
+struct zg_watch;
+
+#define ZG_WATCH_READ  (1u << 0) /* readable (or end of stream)            */
+#define ZG_WATCH_WRITE (1u << 1) /* writable                               */
+#define ZG_WATCH_ERROR (1u << 2) /* error on the fd (callback only)        */
+#define ZG_WATCH_HUP   (1u << 3) /* peer hung up (callback only)           */
+
+typedef void (*zg_watch_fn)(struct zg_watch *w, unsigned events, void *arg);
+
+/*
+ * Call cb(w, events, arg) on the reactor thread when fd becomes ready for
+ * the ZG_WATCH_READ/WRITE events asked (multishot poll). Edge-triggered:
+ * a callback reports readiness that arrived since the last one, so read
+ * or write until EAGAIN; zg_watch_set() re-arms and checks at once. The
+ * fd stays the caller's (never closed); the watch is freed with
+ * zg_watch_free (also from its own callback). See zg_watch_new(3).
+ */
+int zg_watch_new(struct zg_reactor *r, int fd, unsigned events, zg_watch_fn cb, void *arg,
+		 struct zg_watch **out);
+int zg_watch_set(struct zg_watch *w, unsigned events);
+unsigned zg_watch_events(const struct zg_watch *w);
+int zg_watch_fd(const struct zg_watch *w);
+void zg_watch_free(struct zg_watch *w);
 
 /* ------------------------------------------------------------------ */
 /* Timers                                                              */
@@ -408,7 +474,8 @@ enum zg_accept_mode {
 };
 
 struct zg_server_config {
-	const char *host;        /* numeric IPv4/IPv6; default "0.0.0.0"     */
+	const char *host;        /* numeric IPv4/IPv6, "unix:PATH" or
+	                          * "unix:@ABSTRACT"; default "0.0.0.0"     */
 	uint16_t port;           /* 0 = ephemeral (see zg_server_port)       */
 	int backlog;             /* default SOMAXCONN                        */
 	unsigned threads;        /* 0 (default) = CPUs in the affinity mask  */
@@ -423,7 +490,8 @@ struct zg_server_config {
 	 * created / before it is freed (per-reactor state: DB handles...). */
 	void (*on_reactor_start)(struct zg_reactor *r, void *udata);
 	void (*on_reactor_stop)(struct zg_reactor *r, void *udata);
-	void *reserved[6];        /* room to grow without changing the size  */
+	unsigned listen_flags;    /* ZG_LISTEN_UNLINK for a Unix path        */
+	void *reserved[5];        /* room to grow without changing the size  */
 };
 
 void zg_server_config_init(struct zg_server_config *cfg);

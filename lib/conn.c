@@ -51,6 +51,7 @@ static void conn_reset(struct zg_conn *c, struct zg_reactor *r, int fd, uint32_t
 	c->wq = heap_wq ? wq : c->inline_wq;
 	c->wq_cap = heap_wq ? wq_cap : ZG_INLINE_WQ;
 	c->state = CS_OPEN;
+	c->h = &r->h;
 	zg__timer_setup(&c->tmo, r, timer_fired, c);
 }
 
@@ -87,7 +88,9 @@ static void fd_unmark(struct zg_reactor *r, int fd)
 	r->fd_bits[(unsigned)fd / 64] &= ~(1ull << (fd % 64));
 }
 
-struct zg_conn *zg__conn_open(struct zg_reactor *r, int fd)
+/* A fresh slot for fd, in OPEN with the reactor's handler; NULL when
+ * every slot is taken (or the fd set cannot grow). */
+struct zg_conn *zg__conn_take_slot(struct zg_reactor *r, int fd)
 {
 	struct zg_conn *c;
 	uint32_t slot;
@@ -100,11 +103,21 @@ struct zg_conn *zg__conn_open(struct zg_reactor *r, int fd)
 	c = &r->conns[slot];
 	conn_reset(c, r, fd, slot);
 	r->live++;
+	return c;
+}
+
+/* An accepted or adopted socket becomes a connection: recv, on_open. */
+struct zg_conn *zg__conn_open(struct zg_reactor *r, int fd)
+{
+	struct zg_conn *c = zg__conn_take_slot(r, fd);
+
+	if (!c)
+		return NULL;
 	r->st.accepted++;
 	zg_conn_set_timeout(c, r->cfg.idle_timeout_ms);
 	zg__conn_arm_recv(c);
-	if (r->h.on_open)
-		r->h.on_open(c);
+	if (c->h->on_open)
+		c->h->on_open(c);
 	return c;
 }
 
@@ -184,8 +197,8 @@ void zg__conn_dead_to_free(struct zg_conn *c)
 	r->st.closed++;
 	/* Before the close, so zg_conn_fd/zg_conn_peer still name this
 	 * connection's socket and not a newer one's. */
-	if (r->h.on_close)
-		r->h.on_close(c, c->close_reason);
+	if (c->h->on_close)
+		c->h->on_close(c, c->close_reason);
 	fd_unmark(r, c->fd);
 	close(c->fd);
 	slot_free(c);
@@ -199,6 +212,8 @@ ZG_EXPORT void zg_conn_close(struct zg_conn *c, unsigned flags)
 		zg__conn_fail(c, 0);
 		return;
 	}
+	if (c->state == CS_CONNECTING)
+		c->close_when_open = true; /* what is queued goes out first */
 	if (c->state != CS_OPEN)
 		return;
 	c->state = CS_CLOSING;
@@ -210,7 +225,7 @@ ZG_EXPORT void zg_conn_close(struct zg_conn *c, unsigned flags)
 
 ZG_EXPORT int zg_conn_shutdown(struct zg_conn *c)
 {
-	if (c->state != CS_OPEN)
+	if (c->state != CS_OPEN && c->state != CS_CONNECTING)
 		return -EPIPE;
 	c->shut_wr = true;
 	zg__conn_make_dirty(c);

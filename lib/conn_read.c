@@ -60,7 +60,7 @@ static void cancel_recv(struct zg_conn *c)
 
 static bool want_read(const struct zg_conn *c)
 {
-	if (c->eof || c->state == CS_DEAD || c->state == CS_FREE)
+	if (c->eof || c->state == CS_DEAD || c->state == CS_FREE || c->state == CS_CONNECTING)
 		return false;
 	if (c->state != CS_OPEN)
 		return true; /* closing: read and discard until FIN */
@@ -398,8 +398,8 @@ void zg__conn_dispatch(struct zg_conn *c)
 	if (c->in_len > c->examined || c->eof) {
 		c->in_cb = true;
 		c->advanced = false;
-		if (r->h.on_data)
-			r->h.on_data(c);
+		if (c->h->on_data)
+			c->h->on_data(c);
 		else
 			zg_conn_advance(c, c->in_len, c->in_len);
 		c->in_cb = false;

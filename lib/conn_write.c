@@ -68,7 +68,7 @@ static struct zg_wentry *wq_push(struct zg_conn *c)
  * cannot wrap, where out_len + n would for a huge n. */
 static int write_check(const struct zg_conn *c, size_t n)
 {
-	if (c->state != CS_OPEN || c->shut_wr)
+	if ((c->state != CS_OPEN && c->state != CS_CONNECTING) || c->shut_wr)
 		return -EPIPE;
 	if (n > c->r->cfg.max_output - c->out_len)
 		return -ENOBUFS;
@@ -111,7 +111,7 @@ ZG_EXPORT int zg_conn_commit(struct zg_conn *c, size_t n)
 {
 	struct zg_wentry *e = wq_tail(c);
 
-	if (n > c->reserved || c->state != CS_OPEN)
+	if (n > c->reserved || (c->state != CS_OPEN && c->state != CS_CONNECTING))
 		return -EINVAL;
 	c->reserved -= n; /* the rest stays reserved, right after these n */
 	if (!n)
@@ -269,7 +269,9 @@ void zg__conn_flush(struct zg_conn *c)
 {
 	struct io_uring_sqe *sqe;
 
-	if (c->send_inflight || c->state == CS_DEAD || c->state == CS_FREE)
+	/* while connecting, output waits: the connect completion flushes */
+	if (c->send_inflight || c->state == CS_DEAD || c->state == CS_FREE ||
+	    c->state == CS_CONNECTING)
 		return;
 	wq_pop_done(c);
 	if (!c->out_len) {
@@ -321,8 +323,8 @@ static void sent(struct zg_conn *c, size_t n)
 	if (c->high_wm && !c->out_len) {
 		c->high_wm = false;
 		zg__conn_recv_update(c);
-		if (c->state == CS_OPEN && c->r->h.on_drain)
-			c->r->h.on_drain(c);
+		if (c->state == CS_OPEN && c->h->on_drain)
+			c->h->on_drain(c);
 	}
 	if (c->state != CS_DEAD)
 		zg__conn_flush(c);

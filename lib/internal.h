@@ -26,6 +26,8 @@ enum zg_op {
 	OP_SEND_ZC,
 	OP_CANCEL,   /* completions of our own cancel SQEs  */
 	OP_WAKE,     /* eventfd poll (posts, stop)           */
+	OP_CONNECT,  /* slot = conn slot                     */
+	OP_WATCH,    /* slot = watch index                   */
 };
 
 static inline uint64_t ud_make(unsigned op, uint32_t gen, uint32_t slot)
@@ -196,7 +198,7 @@ struct zg_wentry {
 };
 
 enum recv_state { RS_IDLE, RS_ARMED, RS_STARVED, RS_CANCELING };
-enum conn_state { CS_FREE, CS_OPEN, CS_CLOSING, CS_LINGER, CS_DEAD };
+enum conn_state { CS_FREE, CS_CONNECTING, CS_OPEN, CS_CLOSING, CS_LINGER, CS_DEAD };
 
 #define ZG_INLINE_SEGS 4
 #define ZG_MAX_IOV 8  /* entries per sendmsg; more go in the next send */
@@ -211,6 +213,7 @@ enum conn_state { CS_FREE, CS_OPEN, CS_CLOSING, CS_LINGER, CS_DEAD };
  * page aligned), so no connection straddles a line it does not need. */
 struct zg_conn {
 	struct zg_reactor *r;
+	const struct zg_handler *h; /* the reactor's, or own_h (connect)   */
 	void *udata;
 	int fd;
 	uint32_t slot, gen;
@@ -269,8 +272,17 @@ struct zg_conn {
 	void (*zc_release)(void *);
 	void *zc_arg;
 	struct zg_timer tmo;
-	struct msghdr msg;
-	struct iovec iov[ZG_MAX_IOV];
+	struct zg_handler own_h;    /* zg_reactor_connect's handler        */
+	bool close_when_open;       /* closed gracefully while connecting  */
+	union {
+		struct {            /* a sendmsg's header and iovecs       */
+			struct msghdr msg;
+			struct iovec iov[ZG_MAX_IOV];
+		};
+		/* CONNECTING: where to (the kernel reads it at submit;
+		 * kept until the connect completes, when no send exists) */
+		struct sockaddr_storage connect_to;
+	};
 } __attribute__((aligned(64)));
 
 /* The layout the comment above promises: the common case's first input
@@ -377,6 +389,9 @@ struct zg_reactor {
 	uint64_t stop_deadline;
 	unsigned inflight_misc;     /* cancels, accepts, wake poll         */
 
+	struct zg_watch **watches;  /* watch table, by index (watch.c)    */
+	uint32_t watch_cap, watch_hint;
+
 	struct zg_reactor_stats st;
 	int err;
 };
@@ -395,6 +410,7 @@ void zg__on_accept(struct zg_reactor *r, struct io_uring_cqe *cqe);
 void zg__listeners_close(struct zg_reactor *r);
 
 /* conn.c: lifecycle */
+struct zg_conn *zg__conn_take_slot(struct zg_reactor *r, int fd);
 struct zg_conn *zg__conn_open(struct zg_reactor *r, int fd);
 struct zg_conn *zg__conn_of(struct zg_reactor *r, uint64_t ud);
 bool zg__fd_is_conn(const struct zg_reactor *r, int fd);
@@ -426,6 +442,13 @@ static inline void zg__conn_make_dirty(struct zg_conn *c)
 	c->dirty = true;
 	zg__clist_push(&c->r->dirty, c, next_dirty);
 }
+
+/* watch.c */
+void zg__watch_on_cqe(struct zg_reactor *r, struct io_uring_cqe *cqe);
+void zg__watches_free(struct zg_reactor *r);
+
+/* connect.c */
+void zg__conn_on_connect(struct zg_conn *c, struct io_uring_cqe *cqe);
 
 /* conn_read.c */
 void zg__conn_arm_recv(struct zg_conn *c);

@@ -7,6 +7,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -29,32 +31,66 @@ int zg__bound_port(int fd, uint16_t *port)
 		return -errno;
 	if (ss.ss_family == AF_INET6)
 		*port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	else
+	else if (ss.ss_family == AF_INET)
 		*port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	else
+		*port = 0; /* a Unix socket has no port */
 	return 0;
 }
 
 /* Shared by zg_reactor_listen and the server, which binds before the
  * reactor threads exist. */
-int zg__listen_socket(const struct sockaddr *addr, socklen_t len, int backlog,
-		     unsigned flags, uint16_t *port)
+/* ZG_LISTEN_UNLINK: a socket file left at a Unix path by an earlier
+ * run is removed; anything else at the path is left alone (bind then
+ * fails with -EADDRINUSE). Abstract names have no file. */
+static void unlink_stale(const struct sockaddr *addr, socklen_t len)
 {
-	int one = 1, fd, ret;
+	const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
+	struct stat st;
 
-	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
+	if (len <= offsetof(struct sockaddr_un, sun_path) || !un->sun_path[0])
+		return;
+	if (lstat(un->sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(un->sun_path);
+}
+
+/* Options for a TCP listener. SO_REUSEPORT has no meaning for a Unix
+ * socket: several reactors share one by accepting on the same fd. */
+static int tcp_options(int fd, const struct sockaddr *addr, unsigned flags)
+{
+	int one = 1;
+
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	/* Set on the listener: accepted sockets inherit it, saving a
 	 * syscall per connection. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if ((flags & ZG_LISTEN_REUSEPORT) &&
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
-		goto fail;
+		return -errno;
 	if (addr->sa_family == AF_INET6) {
 		int v6only = !!(flags & ZG_LISTEN_V6ONLY);
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
 	}
+	return 0;
+}
+
+int zg__listen_socket(const struct sockaddr *addr, socklen_t len, int backlog,
+		      unsigned flags, uint16_t *port)
+{
+	bool unix_path = addr->sa_family == AF_UNIX;
+	int fd, ret;
+
+	if (unix_path && (flags & ZG_LISTEN_REUSEPORT))
+		return -EINVAL;
+	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (!unix_path && (ret = tcp_options(fd, addr, flags)) < 0) {
+		close(fd);
+		return ret;
+	}
+	if (unix_path && (flags & ZG_LISTEN_UNLINK))
+		unlink_stale(addr, len);
 	if (bind(fd, addr, len) || listen(fd, backlog > 0 ? backlog : SOMAXCONN))
 		goto fail;
 	if (port && (ret = zg__bound_port(fd, port)) < 0) {

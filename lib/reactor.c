@@ -271,6 +271,9 @@ static void dispatch_cqe(struct zg_reactor *r, struct io_uring_cqe *cqe)
 	case OP_CANCEL:
 		r->inflight_misc--;
 		return;
+	case OP_WATCH:
+		zg__watch_on_cqe(r, cqe);
+		return;
 	default:
 		break;
 	}
@@ -288,6 +291,9 @@ static void dispatch_cqe(struct zg_reactor *r, struct io_uring_cqe *cqe)
 		break;
 	case OP_SEND_ZC:
 		zg__conn_on_send_zc(c, cqe);
+		break;
+	case OP_CONNECT:
+		zg__conn_on_connect(c, cqe);
 		break;
 	}
 }
@@ -426,6 +432,7 @@ ZG_EXPORT void zg_reactor_free(struct zg_reactor *r)
 	 * then may the buffer slab be unmapped. */
 	if (r->ring_ok)
 		io_uring_queue_exit(&r->ring);
+	zg__watches_free(r);
 	zg__bufring_free(&r->buf, NULL);
 	while (r->chunk_pool) {
 		void *next = *(void **)r->chunk_pool;

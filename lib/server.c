@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -66,6 +67,22 @@ static unsigned allowed_cpus(int *cpus, unsigned max)
 	return n ? n : 1;
 }
 
+/* "unix:PATH" names a socket file, "unix:@NAME" an abstract socket. */
+static int unix_addr(const char *path, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_un *un = (struct sockaddr_un *)ss;
+	size_t n = strlen(path);
+
+	if (!n || n >= sizeof(un->sun_path))
+		return -EINVAL;
+	un->sun_family = AF_UNIX;
+	memcpy(un->sun_path, path, n);
+	if (path[0] == '@')
+		un->sun_path[0] = 0; /* abstract: the length says where it ends */
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (path[0] != '@'));
+	return 0;
+}
+
 static int parse_addr(const char *host, uint16_t port, struct sockaddr_storage *ss,
 		      socklen_t *len)
 {
@@ -73,6 +90,8 @@ static int parse_addr(const char *host, uint16_t port, struct sockaddr_storage *
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
 
 	memset(ss, 0, sizeof(*ss));
+	if (strncmp(host, "unix:", 5) == 0)
+		return unix_addr(host + 5, ss, len);
 	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
 		in->sin_family = AF_INET;
 		in->sin_port = htons(port);
@@ -95,6 +114,23 @@ static void close_listeners(struct zg_server *s)
 			close(s->w[i].listen_fd);
 			s->w[i].listen_fd = -1;
 		}
+}
+
+/* A Unix socket cannot be bound once per reactor: one socket, and a dup
+ * of it for each other reactor that accepts (they share its queue). */
+static int bind_unix(struct zg_server *s, const struct sockaddr_storage *ss, socklen_t len,
+		     unsigned count)
+{
+	int fd = zg__listen_socket((const struct sockaddr *)ss, len, s->cfg.backlog,
+				   s->cfg.listen_flags & ZG_LISTEN_UNLINK, &s->port);
+
+	if (fd < 0)
+		return fd;
+	s->w[0].listen_fd = fd;
+	for (unsigned i = 1; i < count; i++)
+		if ((s->w[i].listen_fd = dup(fd)) < 0)
+			return -errno;
+	return 0;
 }
 
 /* One listener per reactor (REUSEPORT) or one in all (ACCEPT_ONE). The
@@ -122,6 +158,8 @@ static int bind_listeners(struct zg_server *s)
 	ret = parse_addr(cfg->host ? cfg->host : "0.0.0.0", cfg->port, &ss, &len);
 	if (ret)
 		return ret;
+	if (ss.ss_family == AF_UNIX)
+		return bind_unix(s, &ss, len, count);
 	for (unsigned i = 0; i < count; i++) {
 		int fd = zg__listen_socket((struct sockaddr *)&ss, len, cfg->backlog,
 					  flags, &s->port);

@@ -664,6 +664,7 @@ static inline int it_server_stats(struct zg_server *s, struct zg_reactor_stats *
 		sum->sends += st.sends;
 		sum->partial_sends += st.partial_sends;
 		sum->bufs_free += st.bufs_free;
+		sum->connects += st.connects;
 		if (conns)
 			*conns += n;
 	}
@@ -683,7 +684,7 @@ static inline bool it_server_quiescent(struct zg_server *s, unsigned buf_count,
 		return false;
 	if (out)
 		*out = sum;
-	return conns == 0 && sum.accepted == sum.closed &&
+	return conns == 0 && sum.accepted + sum.connects == sum.closed &&
 	       (!buf_count || sum.bufs_free == buf_count * zg_server_threads(s));
 }
 
