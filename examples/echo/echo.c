@@ -2,13 +2,12 @@
  * Usage: zerg-echo [--port N] [--threads N] [--bufs N] [--no-bundle] [--inc]
  * (port 0: ephemeral; --bufs: ring buffers, 256 here; --no-bundle: one
  * buffer per recv; --inc: incremental buffers where the kernel has them) */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zerg.h>
 
-static struct zg_server *server;
+#include "run.h"
 
 static void on_data(struct zg_conn *c)
 {
@@ -23,17 +22,10 @@ static void on_data(struct zg_conn *c)
 	zg_conn_advance(c, v.len, v.len);
 }
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	zg_server_stop(server, 2000); /* async-signal-safe */
-}
-
 int main(int argc, char **argv)
 {
 	struct zg_server_config cfg;
 	struct zg_handler h = { .on_data = on_data };
-	int ret;
 
 	zg_server_config_init(&cfg);
 	/* Echo consumes every byte in the callback that sees it, so the ring
@@ -56,22 +48,5 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--bufs"))
 			cfg.reactor.buf_count = (unsigned)atoi(argv[++i]);
 	}
-	ret = zg_server_new(&cfg, &h, NULL, &server);
-	if (!ret)
-		ret = zg_server_start(server);
-	if (ret) {
-		fprintf(stderr, "zerg-echo: %s\n", zg_strerror(ret));
-		return 1;
-	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	printf("zerg-echo listening on port %u with %u threads, features 0x%x\n",
-	       zg_server_port(server), zg_server_threads(server),
-	       zg_reactor_features(zg_server_reactor(server, 0)));
-	fflush(stdout);
-	ret = zg_server_wait(server);
-	signal(SIGINT, SIG_DFL); /* the handler must not outlive the server */
-	signal(SIGTERM, SIG_DFL);
-	zg_server_free(server);
-	return ret ? 1 : 0;
+	return run_server("zerg-echo", &cfg, &h);
 }

@@ -8,16 +8,15 @@
  * `examined` tells the library not to call back until more bytes come.
  * Usage: zerg-lines [--port N] [--threads N] */
 #include <inttypes.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zerg.h>
 
-#define MAX_LINE 8192
+#include "run.h"
 
-static struct zg_server *server;
+#define MAX_LINE 8192
 
 static void reply(struct zg_conn *c, const char *line, size_t len)
 {
@@ -92,17 +91,10 @@ static void on_data(struct zg_conn *c)
 	}
 }
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	zg_server_stop(server, 2000);
-}
-
 int main(int argc, char **argv)
 {
 	struct zg_server_config cfg;
 	struct zg_handler h = { .on_data = on_data };
-	int ret;
 
 	zg_server_config_init(&cfg);
 	for (int i = 1; i + 1 < argc; i += 2) {
@@ -111,21 +103,5 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--threads"))
 			cfg.threads = (unsigned)atoi(argv[i + 1]);
 	}
-	ret = zg_server_new(&cfg, &h, NULL, &server);
-	if (!ret)
-		ret = zg_server_start(server);
-	if (ret) {
-		fprintf(stderr, "zerg-lines: %s\n", zg_strerror(ret));
-		return 1;
-	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	printf("zerg-lines listening on port %u with %u threads\n",
-	       zg_server_port(server), zg_server_threads(server));
-	fflush(stdout);
-	ret = zg_server_wait(server);
-	signal(SIGINT, SIG_DFL); /* the handler must not outlive the server */
-	signal(SIGTERM, SIG_DFL);
-	zg_server_free(server);
-	return ret ? 1 : 0;
+	return run_server("zerg-lines", &cfg, &h);
 }
