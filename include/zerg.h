@@ -17,7 +17,12 @@
  *   - every callback runs on the reactor thread that owns the object;
  *   - unless said otherwise a function may only be called on the owning
  *     reactor's thread (from a callback, or from the thread that runs it);
- *   - nothing is printed unless a log callback is set in the config.
+ *   - nothing is printed unless a log callback is set in the config;
+ *   - if a call that takes a callback fails, that callback is never called.
+ *
+ * The comments below are one-line contracts. The reference is the man
+ * pages: libzerg(7) for these conventions, and a page per call, named at
+ * each declaration (e.g. "see zg_conn_read(3)"); docs/api.md indexes them.
  */
 #ifndef ZERG_H
 #define ZERG_H
@@ -41,7 +46,7 @@ extern "C" {
 
 /* The version of the library loaded at run time (which may be newer than
  * the headers a program was built with): ZG_VERSION's encoding, and as
- * "major.minor.patch". */
+ * "major.minor.patch" (static). Any thread. See zg_version(3). */
 unsigned zg_version(void);
 const char *zg_version_string(void);
 
@@ -55,28 +60,20 @@ struct zg_timer;
 /* ------------------------------------------------------------------ */
 
 /*
- * Connection callbacks, all called on the connection's reactor thread.
- * Any member may be NULL.
+ * Connection callbacks, copied at creation, called on the connection's
+ * reactor thread; any member may be NULL. See man 3 zg_handler.
  *
- * on_open:  a connection was accepted or adopted. The zg_conn is valid
- *           from here until on_close returns.
- * on_data:  new input (or end of stream) is available: read it with
- *           zg_conn_read(). Called again only when bytes arrive beyond
- *           what was examined (zg_conn_advance), on end of stream, or
- *           when the input limit is reached (view.full). After
- *           on_data has seen end of stream, the connection is closed
- *           gracefully (queued output is still sent) as soon as all
- *           input is consumed; input left unconsumed keeps it open
- *           until the application consumes it or closes.
- * on_drain: queued output fell to zero after the queue had passed
- *           max_output / 2 (write back-pressure has lifted).
- * on_close: the connection is gone. reason is 0 for a close the
- *           application asked for, -ECONNRESET/-EPIPE/... for socket
- *           errors, -ETIMEDOUT for the idle timeout, -E2BIG when input
- *           overflowed max_input, -ESHUTDOWN when the reactor stopped.
- *           All I/O on the connection has completed; buffers written by
- *           reference have been released. The zg_conn must not be used
- *           after this returns.
+ * on_open:  accepted, adopted or connected (zg_reactor_connect); the
+ *           zg_conn is valid from here until on_close returns.
+ * on_data:  input or end of stream: zg_conn_read(), then
+ *           zg_conn_advance(). Called again once bytes arrive beyond
+ *           what was examined, at end of stream, or next iteration if
+ *           input was left unexamined.
+ * on_drain: the output queue emptied after passing max_output / 2.
+ * on_close: every operation has completed and every write_ref buffer
+ *           is released; reason 0 (closed by the application or a clean
+ *           end of stream), -ETIMEDOUT, -E2BIG, -ESHUTDOWN, -ENOMEM or
+ *           a socket error. The zg_conn is gone after this returns.
  */
 struct zg_handler {
 	void (*on_open)(struct zg_conn *c);
@@ -85,7 +82,8 @@ struct zg_handler {
 	void (*on_close)(struct zg_conn *c, int reason);
 };
 
-/* Log levels for the optional log callback. */
+/* Log levels for the optional log callback: msg is one line, valid during
+ * the call, on the reactor thread. See zg_reactor_new(3). */
 enum { ZG_LOG_ERROR = 0, ZG_LOG_WARN = 1, ZG_LOG_INFO = 2 };
 typedef void (*zg_log_fn)(int level, const char *msg, void *arg);
 
@@ -93,8 +91,9 @@ typedef void (*zg_log_fn)(int level, const char *msg, void *arg);
 /* Reactor                                                             */
 /* ------------------------------------------------------------------ */
 
-/* Reactor configuration. Fill with zg_reactor_config_init(), then set
- * what you need; fields may be added at the end in later versions. */
+/* Reactor configuration. Fill with zg_reactor_config_init() (any
+ * thread), then set what you need; fields may be added at the end in
+ * later versions. Copied by zg_reactor_new. See zg_reactor_new(3). */
 struct zg_reactor_config {
 	unsigned sq_entries;      /* SQ size; default 2048 (CQ is 4x)           */
 	unsigned buf_count;       /* provided buffers, power of 2; default 4096 */
@@ -141,21 +140,22 @@ struct zg_reactor_config {
 void zg_reactor_config_init(struct zg_reactor_config *cfg);
 
 /*
- * Create a reactor on the calling thread. That thread becomes the only
- * one that may run it (io_uring SINGLE_ISSUER). cfg may be NULL for the
- * defaults; handler is copied; udata is returned by zg_reactor_udata().
- * Fails with -ENOSYS (and a log line naming the missing kernel feature)
- * when the kernel lacks multishot recv or provided buffer rings.
+ * Create a reactor owned by the calling thread, the only one that may
+ * run it (io_uring SINGLE_ISSUER). cfg (NULL: defaults) and handler are
+ * copied; udata is yours. Returns 0 and *out, or -EINVAL (bad config),
+ * -ENOSYS (kernel older than 6.0; logged), -ENOMEM, -EPERM (io_uring
+ * disabled). See zg_reactor_new(3).
  */
 int zg_reactor_new(const struct zg_reactor_config *cfg,
 		   const struct zg_handler *handler, void *udata,
 		   struct zg_reactor **out);
 
 /*
- * Listen on addr with multishot accept. flags: ZG_LISTEN_REUSEPORT sets
- * SO_REUSEPORT so several reactors can share the port. backlog <= 0
- * means SOMAXCONN. TCP_NODELAY is set on the listener (inherited by
- * accepted sockets). The bound port is returned in *port if non-NULL.
+ * Bind addr and accept on it (multishot); the reactor owns the socket and
+ * closes it when a stop begins. ZG_LISTEN_REUSEPORT: SO_REUSEPORT;
+ * ZG_LISTEN_V6ONLY: IPv6 only. backlog <= 0: SOMAXCONN. *port (if not
+ * NULL): the bound port. Returns 0, -EINVAL, -ENOSPC (8 listeners) or a
+ * socket/bind error. Reactor thread. See zg_reactor_listen(3).
  */
 #define ZG_LISTEN_REUSEPORT (1u << 0)
 #define ZG_LISTEN_V6ONLY    (1u << 1)
@@ -170,59 +170,66 @@ int zg_reactor_listen(struct zg_reactor *r, const struct sockaddr *addr,
 /* Accept on an already-listening socket (systemd socket activation,
  * embedding). On success the reactor owns fd and closes it at stop; on
  * failure (-EINVAL: not a listening stream socket, -ENOSPC: more than 8
- * listeners) it stays yours. */
+ * listeners) it stays yours. See zg_reactor_listen_fd(3). */
 int zg_reactor_listen_fd(struct zg_reactor *r, int fd);
 
 /* Take over an already-connected socket as a connection: on_open runs
  * on this reactor. The reactor owns fd from here, even on failure
  * (-EMFILE: max_conns reached, -ESHUTDOWN: stopping, -ENOMEM; fd is
  * closed), except -EEXIST: fd is already one of this reactor's
- * connections, and is left as it is. */
+ * connections, and is left as it is. See zg_reactor_adopt(3). */
 int zg_reactor_adopt(struct zg_reactor *r, int fd);
 
 /*
  * Run until stopped and every connection is closed. Returns 0 after a
- * stop, or -errno if the ring failed.
+ * stop, or -errno if the ring failed. Owning thread, never from a
+ * callback. See zg_reactor_run(3).
  */
 int zg_reactor_run(struct zg_reactor *r);
 
 /*
  * One loop iteration: submit, wait up to timeout_ms (-1: until an event
  * or timer, 0: don't wait) for completions, dispatch them, flush.
- * Returns 1 while the reactor is live, 0 once it has stopped and drained.
+ * Returns 1 while the reactor is live, 0 once it has stopped and drained,
+ * -errno if the ring failed. See zg_reactor_run_once(3).
  */
 int zg_reactor_run_once(struct zg_reactor *r, int timeout_ms);
 
 /*
  * Ask the reactor to stop: listeners close, idle connections close at
  * once, busy ones may finish their output until deadline_ms, then the
- * rest are aborted. Thread-safe and async-signal-safe.
+ * rest are aborted; the first call's deadline wins. Thread-safe and
+ * async-signal-safe. See zg_reactor_stop(3).
  */
 void zg_reactor_stop(struct zg_reactor *r, unsigned deadline_ms);
 
 /*
- * Run fn(arg) on the reactor thread at the start of its next loop.
- * Thread-safe (not async-signal-safe: it allocates). Returns -ESHUTDOWN
- * once the reactor has stopped; fn is then not called.
+ * Run fn(arg) on the reactor thread at the start of its next loop, in
+ * post order; arg is yours. Thread-safe (not async-signal-safe: it
+ * allocates). Returns 0, -EINVAL, -ENOMEM, or -ESHUTDOWN once the
+ * reactor has stopped. See zg_reactor_post(3).
  */
 int zg_reactor_post(struct zg_reactor *r, void (*fn)(void *arg), void *arg);
 
-/* Free a stopped (or never run) reactor: closes every fd, frees every
- * buffer. Connections still open are closed without on_close, but the
- * release callbacks of their pending zg_conn_write_ref() buffers run (on
- * the calling thread), so caller-owned buffers are never lost. */
+/* Free a stopped (or never run) reactor, not one of a server's: closes
+ * every fd, frees every buffer. Connections still open are closed without
+ * on_close, but their zg_conn_write_ref() release callbacks run (on the
+ * calling thread). Free its timers first; never from a callback. See
+ * zg_reactor_free(3). */
 void zg_reactor_free(struct zg_reactor *r);
 
+/* The application pointer (never dereferenced). See zg_reactor_udata(3). */
 void *zg_reactor_udata(const struct zg_reactor *r);
 void zg_reactor_set_udata(struct zg_reactor *r, void *udata);
-/* Index of this reactor in its server, 0 for a lone reactor. */
+/* Index of this reactor in its server, 0 for a lone reactor; any thread. */
 unsigned zg_reactor_id(const struct zg_reactor *r);
-/* Monotonic clock, cached once per loop iteration. */
+/* CLOCK_MONOTONIC in ms, cached once per loop iteration. */
 uint64_t zg_reactor_now_ms(const struct zg_reactor *r);
-/* Open connections on this reactor. */
+/* Connections opened whose on_close has not run yet. */
 unsigned zg_reactor_conn_count(const struct zg_reactor *r);
 
-/* Kernel features in use (bits of zg_reactor_features()). */
+/* Kernel features in use (bits of zg_reactor_features(), constant after
+ * creation; any thread). See zg_reactor_features(3). */
 #define ZG_FEAT_DEFER_TASKRUN (1u << 0)
 #define ZG_FEAT_SEND_ZC       (1u << 1)
 #define ZG_FEAT_RECV_BUNDLE   (1u << 2) /* asked for and in use         */
@@ -231,7 +238,8 @@ unsigned zg_reactor_conn_count(const struct zg_reactor *r);
 #define ZG_FEAT_RING_FD       (1u << 5) /* registered ring fd           */
 unsigned zg_reactor_features(const struct zg_reactor *r);
 
-/* Counters, for tests and monitoring. Read on the reactor thread. */
+/* Counters, for tests and monitoring, copied into *st (yours). Reactor
+ * thread. See zg_reactor_stats(3). */
 struct zg_reactor_stats {
 	uint64_t accepted;        /* connections accepted or adopted */
 	uint64_t closed;          /* on_close calls                  */
@@ -316,6 +324,8 @@ void zg_watch_free(struct zg_watch *w);
  * zg_timer_new allocates; the caller owns the timer and frees it with
  * zg_timer_free (which stops it), on the reactor thread, before the
  * reactor is freed. A callback may start, stop or free its own timer.
+ * zg_timer_new returns 0, -EINVAL or -ENOMEM. Reactor thread only.
+ * See zg_timer_new(3).
  */
 typedef void (*zg_timer_fn)(struct zg_timer *t, void *arg);
 int zg_timer_new(struct zg_reactor *r, zg_timer_fn cb, void *arg,
@@ -334,9 +344,10 @@ void zg_timer_free(struct zg_timer *t);
 
 /*
  * The unconsumed input of a connection. segs points into the kernel's
- * ring buffers (or the connection's own carry buffer); the view and the
- * bytes are owned by the connection and stay valid until the next
- * zg_conn_advance(), zg_conn_contig() or the return of on_data.
+ * ring buffers (or the connection's own carry buffer); the segments and
+ * the bytes are owned by the connection and stay valid until the next
+ * zg_conn_advance(), zg_conn_contig(), zg_conn_read() or zg_conn_close(),
+ * and at most until the callback returns. See zg_conn_read(3).
  */
 struct zg_read_view {
 	const struct iovec *segs; /* nsegs segments, in order              */
@@ -356,20 +367,18 @@ int zg_conn_read(struct zg_conn *c, struct zg_read_view *v);
  * at or after offset `from`, searching across segments; -1 if there is
  * none. Pure function of the view: any thread that holds a valid view.
  * A parser keeps `from` across calls (the `examined` count) so a message
- * split over receives is not searched twice.
+ * split over receives is not searched twice. See zg_view_find(3).
  */
 ssize_t zg_view_find(const struct zg_read_view *v, size_t from, int byte);
 
 /*
  * Release the first `consumed` bytes (their ring buffers go back to the
  * kernel) and record that the first `examined` bytes (>= consumed) have
- * been looked at. If examined covers all input, on_data is not called
- * again until new bytes arrive; otherwise it is called again in the next
- * loop iteration. May be called several times per on_data (once per
- * pipelined request): offsets are relative to the input at the time of
- * the call. An on_data that returns without calling it is taken as
- * advance(0, all). Returns -EINVAL if consumed > examined or beyond the
- * input.
+ * been looked at: on_data comes again once bytes arrive beyond them.
+ * Offsets are relative to the input at the time of the call (once per
+ * pipelined request is fine); no call in on_data means advance(0, all).
+ * Returns 0, or -EINVAL if consumed > examined or examined is beyond the
+ * input. Invalidates earlier views. See zg_conn_advance(3).
  */
 int zg_conn_advance(struct zg_conn *c, size_t consumed, size_t examined);
 
@@ -377,12 +386,13 @@ int zg_conn_advance(struct zg_conn *c, size_t consumed, size_t examined);
  * *p = a contiguous view of the first n input bytes. In place when they
  * sit in one segment; otherwise those n bytes (not the rest) are copied into the
  * connection's carry buffer (and the ring buffers returned). Returns 0,
- * -EINVAL if n exceeds the input, -ENOMEM. Invalidates earlier views.
+ * -EINVAL if n exceeds the input, -ENOMEM. Invalidates earlier views;
+ * *p is valid as a view is. See zg_conn_contig(3).
  */
 int zg_conn_contig(struct zg_conn *c, size_t n, const uint8_t **p);
 
 /* Stop / restart reading (read back-pressure). Input already received
- * stays readable. Idempotent. */
+ * stays readable. Idempotent. See zg_conn_pause_read(3). */
 void zg_conn_pause_read(struct zg_conn *c);
 void zg_conn_resume_read(struct zg_conn *c);
 
@@ -393,8 +403,9 @@ void zg_conn_resume_read(struct zg_conn *c);
 /*
  * Queue a copy of p[0..n). Output is sent once per loop iteration (one
  * send or sendmsg per connection), in write order. May be called while a
- * send is in flight. Returns 0, -ENOBUFS past max_output, -EPIPE after
- * close/shutdown, -ENOMEM.
+ * send is in flight; p is yours again on return. Returns 0, -ENOBUFS
+ * past max_output, -EPIPE after close/shutdown, -ENOMEM. See
+ * zg_conn_write(3).
  */
 int zg_conn_write(struct zg_conn *c, const void *p, size_t n);
 
@@ -404,7 +415,8 @@ int zg_conn_write(struct zg_conn *c, const void *p, size_t n);
  * Returns NULL on the same conditions zg_conn_write fails. The pointer
  * is valid until commit; nothing else may be written in between.
  * zg_conn_commit returns 0, or -EINVAL (nothing committed) when n is
- * larger than the reservation or there is none.
+ * larger than the reservation, there is none, or the connection is
+ * closing. See zg_conn_reserve(3).
  */
 void *zg_conn_reserve(struct zg_conn *c, size_t n);
 int zg_conn_commit(struct zg_conn *c, size_t n);
@@ -414,18 +426,20 @@ int zg_conn_commit(struct zg_conn *c, size_t n);
  * keeps ownership and must keep the bytes unchanged until release(arg)
  * is called (on this reactor's thread) once the kernel is done with
  * them, also when the connection fails or closes. release may be NULL.
- * Uses SEND_ZC when n >= max(zc_threshold, 1), the kernel has it, and the
- * reference is first in the queue when a send starts (a copied head
- * queued before it goes out in an ordinary send first).
- * On failure (-EPIPE, -ENOBUFS, -ENOMEM) release is not called.
+ * Uses SEND_ZC when zc_threshold is set, n >= zc_threshold, and the
+ * reference is first in the queue when a send starts (behind a copied
+ * head it goes out in the same sendmsg, copied). Returns 0, -EPIPE,
+ * -ENOBUFS or -ENOMEM. See zg_conn_write_ref(3).
  */
 int zg_conn_write_ref(struct zg_conn *c, const void *p, size_t n,
 		      void (*release)(void *arg), void *arg);
 
-/* Bytes queued and not yet accepted by the kernel. */
+/* Bytes queued and not yet accepted by the kernel. See zg_conn_pending(3). */
 size_t zg_conn_pending(const struct zg_conn *c);
 
-/* Send queued output now instead of at the end of the batch. */
+/* Prepare the send now instead of at the end of the batch. Returns 0, or
+ * -EPIPE once the connection is dead; a pending close may complete, and
+ * on_close run, inside. See zg_conn_flush(3). */
 int zg_conn_flush(struct zg_conn *c);
 
 /* ------------------------------------------------------------------ */
@@ -441,27 +455,35 @@ int zg_conn_flush(struct zg_conn *c);
  * side is shut down and input is read and discarded until the peer's
  * FIN or linger_ms, so the peer never sees an RST that could destroy
  * the last response. on_data is not called again; on_close(c, 0) comes
- * once every operation has completed. Idempotent; an abort may follow a
- * graceful close.
+ * once every operation has completed (with ZG_CLOSE_ABORT possibly
+ * inside this call: don't touch c after it). Idempotent; an abort may
+ * follow a graceful close. See zg_conn_close(3).
  */
 void zg_conn_close(struct zg_conn *c, unsigned flags);
 
-/* Half-close: send FIN after queued output; reading goes on. */
+/* Half-close: send FIN after queued output; reading goes on, writes fail.
+ * Returns 0, or -EPIPE if already closing. See zg_conn_shutdown(3). */
 int zg_conn_shutdown(struct zg_conn *c);
 
 /* Per-connection idle timeout (0 disables), replacing the reactor's
- * idle_timeout_ms. Measured from now and refreshed by any progress. */
+ * idle_timeout_ms: closed with -ETIMEDOUT after ms without progress in
+ * either direction, counted from now. See zg_conn_set_timeout(3). */
 void zg_conn_set_timeout(struct zg_conn *c, unsigned ms);
 
 /* Close with -ETIMEDOUT ms from now whatever the progress (a limit on a
- * whole request, against peers that trickle bytes); 0 removes it. */
+ * whole request, against peers that trickle bytes); 0 removes it. See
+ * zg_conn_set_deadline(3). */
 void zg_conn_set_deadline(struct zg_conn *c, unsigned ms);
 
+/* Accessors, valid from on_open until on_close returns. udata is yours
+ * (never dereferenced); the fd is the library's: getsockopt/setsockopt
+ * only. See zg_conn_udata(3). */
 void zg_conn_set_udata(struct zg_conn *c, void *udata);
 void *zg_conn_udata(const struct zg_conn *c);
 struct zg_reactor *zg_conn_reactor(const struct zg_conn *c);
 int zg_conn_fd(const struct zg_conn *c);
-/* Peer address; *len in: size of *addr, out: the address length. */
+/* Peer address (getpeername); *len in: size of *addr, out: the address
+ * length. Returns 0 or -errno. */
 int zg_conn_peer(const struct zg_conn *c, struct sockaddr *addr, socklen_t *len);
 
 /* ------------------------------------------------------------------ */
@@ -473,6 +495,8 @@ enum zg_accept_mode {
 	ZG_ACCEPT_ONE = 1,       /* reactor 0 accepts and hands out fds   */
 };
 
+/* Server configuration. Fill with zg_server_config_init() (any thread),
+ * then set what you need; copied by zg_server_new. See zg_server_new(3). */
 struct zg_server_config {
 	const char *host;        /* numeric IPv4/IPv6, "unix:PATH" or
 	                          * "unix:@ABSTRACT"; default "0.0.0.0"     */
@@ -497,29 +521,41 @@ struct zg_server_config {
 void zg_server_config_init(struct zg_server_config *cfg);
 
 /* Bind the listener(s) now (so the port is known), spawn nothing yet.
- * handler is copied; udata is each reactor's initial udata. */
+ * cfg and handler are copied; udata is each reactor's initial udata.
+ * Returns 0 and *out, -EINVAL, -ENOMEM or a socket/bind error. See
+ * zg_server_new(3). */
 int zg_server_new(const struct zg_server_config *cfg,
 		  const struct zg_handler *handler, void *udata,
 		  struct zg_server **out);
-/* Start the reactor threads. Returns once every reactor is running, or
- * -errno if one failed to start (the others are stopped and joined). */
+/* Start the reactor threads, once. Returns once every reactor is running,
+ * or -errno if one failed to start (the others are stopped and joined),
+ * -EALREADY on a second call. Not from a reactor thread. See
+ * zg_server_start(3). */
 int zg_server_start(struct zg_server *s);
 /* Stop every reactor (see zg_reactor_stop). Thread- and
- * async-signal-safe. */
+ * async-signal-safe. See zg_server_stop(3). */
 void zg_server_stop(struct zg_server *s, unsigned deadline_ms);
 /* Join the threads; 0, or the first reactor's error. The reactors are
  * kept (stopped) until zg_server_free, so zg_server_stop stays safe to
  * call, from a signal handler too, until zg_server_free begins: remove
- * such a handler before calling it. */
+ * such a handler before calling it. Not from a reactor thread. See
+ * zg_server_wait(3). */
 int zg_server_wait(struct zg_server *s);
+/* Stop (deadline 0) and wait if still running, then free the server and
+ * its reactors; s may be NULL. Not from a reactor thread. See
+ * zg_server_free(3). */
 void zg_server_free(struct zg_server *s);
 
+/* The bound port (host order) and the number of reactors; any thread.
+ * See zg_server_port(3). */
 uint16_t zg_server_port(const struct zg_server *s);
 unsigned zg_server_threads(const struct zg_server *s);
-/* Reactor i, or NULL before start (valid until zg_server_free). */
+/* Reactor i, or NULL before start (valid until zg_server_free). See
+ * zg_server_reactor(3). */
 struct zg_reactor *zg_server_reactor(const struct zg_server *s, unsigned i);
 
-/* A human-readable message for a -errno value returned by libzerg. */
+/* A static, human-readable message for a -errno value returned by
+ * libzerg; any thread. See zg_strerror(3). */
 const char *zg_strerror(int err);
 
 #ifdef __cplusplus
