@@ -231,7 +231,8 @@ unsigned zg_reactor_conn_count(const struct zg_reactor *r);
 /* Kernel features in use (bits of zg_reactor_features(), constant after
  * creation; any thread). See zg_reactor_features(3). */
 #define ZG_FEAT_DEFER_TASKRUN (1u << 0)
-#define ZG_FEAT_SEND_ZC       (1u << 1)
+/* (1u << 1) was ZG_FEAT_SEND_ZC: every reactor has SEND_ZC (Linux 6.0,
+ * as for multishot recv), so the bit said nothing. */
 #define ZG_FEAT_RECV_BUNDLE   (1u << 2) /* asked for and in use         */
 #define ZG_FEAT_BUF_INC       (1u << 3) /* asked for and in use         */
 #define ZG_FEAT_COOP_TASKRUN  (1u << 4)

@@ -178,7 +178,7 @@ static bool use_zc(const struct zg_conn *c, const struct zg_wentry *e)
 {
 	const struct zg_reactor *r = c->r;
 	return !e->cap && r->cfg.zc_threshold && e->len - e->off >= r->cfg.zc_threshold &&
-	       (r->features & ZG_FEAT_SEND_ZC) && !c->zc_notif;
+	       !c->zc_notif;
 }
 
 /* At most this much per send: an SQE's length is 32 bits, and the next

@@ -94,8 +94,10 @@ static int ring_init(struct zg_reactor *r)
 	return ret;
 }
 
-/* Multishot recv and accept, and provided buffer rings, are required
- * (Linux 6.0). SEND_ZC is used when present. */
+/* Multishot recv and accept, provided buffer rings and SEND_ZC are
+ * required (Linux 6.0). Multishot recv has no opcode of its own to
+ * probe; SEND_ZC came in the same release, so it stands for both, and a
+ * running reactor always has it (no feature bit says so). */
 static int probe(struct zg_reactor *r)
 {
 	struct io_uring_probe *pr = io_uring_get_probe_ring(&r->ring);
@@ -103,11 +105,7 @@ static int probe(struct zg_reactor *r)
 
 	if (!pr)
 		return -ENOSYS;
-	/* Multishot recv has no opcode of its own to probe; SEND_ZC came
-	 * in the same release (6.0), so it stands for both. */
-	if (io_uring_opcode_supported(pr, IORING_OP_SEND_ZC))
-		r->features |= ZG_FEAT_SEND_ZC;
-	else
+	if (!io_uring_opcode_supported(pr, IORING_OP_SEND_ZC))
 		ret = -ENOSYS;
 	io_uring_free_probe(pr);
 	if (ret)

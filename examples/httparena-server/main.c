@@ -211,7 +211,6 @@ static void features_text(const struct app *a, char *buf, size_t len)
 	static const struct { unsigned bit; const char *name; } feats[] = {
 		{ ZG_FEAT_DEFER_TASKRUN, "defer_taskrun" },
 		{ ZG_FEAT_COOP_TASKRUN, "coop_taskrun" },
-		{ ZG_FEAT_SEND_ZC, "send_zc" },
 	};
 	unsigned f = atomic_load(&a->features);
 	size_t n = (size_t)snprintf(buf, len, "io_uring");

@@ -234,34 +234,12 @@ static void test_write_ref_reset(void **state)
 	assert_int_equal(atomic_load(&releases), 10 * 2 * NPARTS);
 }
 
-static bool zc_available(void)
-{
-	struct zg_reactor *r;
-	unsigned f;
-
-	if (zg_reactor_new(NULL, NULL, NULL, &r))
-		return false;
-	f = zg_reactor_features(r);
-	zg_reactor_free(r);
-	return f & ZG_FEAT_SEND_ZC;
-}
-
-/* Skip the calling test when the kernel lacks SEND_ZC. */
-static void skip_without_zc(void)
-{
-	if (!zc_available()) {
-		print_message("SKIP: the kernel has no IORING_OP_SEND_ZC (ZG_FEAT_SEND_ZC)\n");
-		skip();
-	}
-}
-
 static void test_write_ref_zero_copy(void **state)
 {
 	struct zg_server *s;
 	struct zg_reactor_stats st;
 
 	(void)state;
-	skip_without_zc();
 	s = start(64 * 1024, 1);
 	exchange(s);
 	/* large refs went out with SEND_ZC: sends were made */
@@ -276,7 +254,6 @@ static void test_write_ref_zero_copy_reset(void **state)
 	struct zg_server *s;
 
 	(void)state;
-	skip_without_zc();
 	s = start(64 * 1024, 4);
 	resets(s);
 	finish(s, 10, false);
