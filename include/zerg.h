@@ -107,8 +107,8 @@ struct zg_reactor_config {
 	                           * Reading pauses while more than
 	                           * max_output / 2 is queued.                   */
 	size_t zc_threshold;      /* zg_conn_write_ref() of at least this many
-	                           * bytes use SEND_ZC when the kernel has it;
-	                           * 0 (default) disables zero-copy sends       */
+	                           * bytes use SEND_ZC (at the head of the
+	                           * queue); 0 (default) disables zero-copy     */
 	unsigned idle_timeout_ms; /* close a connection after this long with no
 	                           * progress in either direction; 0 disables;
 	                           * default 60000                               */
