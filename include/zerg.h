@@ -52,6 +52,7 @@ const char *zg_version_string(void);
 
 struct zg_reactor;
 struct zg_server;
+struct zg_tls;
 struct zg_conn;
 struct zg_timer;
 
@@ -136,6 +137,20 @@ struct zg_reactor_config {
  * use up a whole buffer (Linux 6.12). Buffers are then shared by slices
  * of several connections and go back once every slice is consumed. */
 #define ZG_RF_BUF_INC          (1u << 2)
+/* Input stays in the ring buffers it arrived in until the application
+ * consumes it (zg_conn_advance), for handing input to zg_conn_write_ref
+ * on another connection (a proxy): no compaction behind the
+ * application's back (compact_segs and the low-ring rule are off;
+ * zg_conn_contig still copies when asked), and input that reaches
+ * max_input is not -E2BIG: reading pauses there until the application
+ * consumes, also from outside on_data. The application bounds what it
+ * holds (how many buffers, for how long). */
+#define ZG_RF_HOLD_INPUT       (1u << 3)
+/* End of stream does not close a connection once its input is
+ * consumed: it stays open for writing (half-closed) until the
+ * application closes it. For a proxy, whose peer's FIN must not end
+ * the other direction. */
+#define ZG_RF_HALF_OPEN        (1u << 4)
 
 void zg_reactor_config_init(struct zg_reactor_config *cfg);
 
@@ -237,6 +252,7 @@ unsigned zg_reactor_conn_count(const struct zg_reactor *r);
 #define ZG_FEAT_BUF_INC       (1u << 3) /* asked for and in use         */
 #define ZG_FEAT_COOP_TASKRUN  (1u << 4)
 #define ZG_FEAT_RING_FD       (1u << 5) /* registered ring fd           */
+#define ZG_FEAT_KTLS          (1u << 6) /* the kernel has the tls ULP    */
 unsigned zg_reactor_features(const struct zg_reactor *r);
 
 /* Counters, for tests and monitoring, copied into *st (yours). Reactor
@@ -270,7 +286,9 @@ struct zg_connect_opts {
 	                           * 0: chosen at connect, so one local
 	                           * address serves many connections)        */
 	socklen_t bind_len;
-	void *reserved[4];
+	struct zg_tls *tls;       /* TLS client context (ZG_TLS_CLIENT), or
+	                           * NULL; on_open runs after the handshake  */
+	void *reserved[3];
 };
 void zg_connect_opts_init(struct zg_connect_opts *opts);
 
@@ -286,6 +304,62 @@ void zg_connect_opts_init(struct zg_connect_opts *opts);
  */
 int zg_reactor_connect(struct zg_reactor *r, const struct sockaddr *addr, socklen_t len,
 		       const struct zg_connect_opts *opts, struct zg_conn **out);
+
+/* ------------------------------------------------------------------ */
+/* TLS (OpenSSL 3 in user space; see zg_tls_new(3))                    */
+/* ------------------------------------------------------------------ */
+
+/* Fill with zg_tls_config_init(); fields may be added at the end. */
+struct zg_tls_config {
+	unsigned flags;            /* ZG_TLS_* below                         */
+	const char *cert_file;     /* PEM certificate chain (server)         */
+	const char *key_file;      /* PEM private key                        */
+	void *ssl_ctx;             /* or an SSL_CTX * of the application's
+	                            * (a reference is taken); then cert_file,
+	                            * key_file and ca_file are not read      */
+	const char *alpn;          /* comma list, in order of preference:
+	                            * "h2,http/1.1"; NULL: no ALPN           */
+	const char *server_name;   /* client: SNI, and the name verified     */
+	const char *ca_file;       /* client: PEM CAs; NULL: system store   */
+	unsigned handshake_timeout_ms; /* default 10000                      */
+	/* Server: called with the client's SNI name during the handshake;
+	 * may set *use to another context (same flags) to switch
+	 * certificates. Returns 0, or -1 to refuse the handshake. */
+	int (*sni)(struct zg_conn *c, const char *name, struct zg_tls **use, void *arg);
+	void *sni_arg;
+	void *reserved[6];
+};
+
+#define ZG_TLS_CLIENT    (1u << 0) /* a client context (zg_reactor_connect) */
+#define ZG_TLS_NO_VERIFY (1u << 1) /* client: do not verify the server     */
+#define ZG_TLS_NO_KTLS   (1u << 2) /* never hand records to the kernel     */
+
+void zg_tls_config_init(struct zg_tls_config *cfg);
+/* Create a context. -ENOTSUP when libzerg was built without TLS;
+ * -EINVAL for unusable files or settings (zg_tls_error() says why). */
+int zg_tls_new(const struct zg_tls_config *cfg, struct zg_tls **out);
+/* Drop the caller's reference; listeners and connections keep theirs. */
+void zg_tls_free(struct zg_tls *tls);
+/* The OpenSSL error text of the last failed zg_tls_new on this thread. */
+const char *zg_tls_error(void);
+
+/* Listen with TLS: as zg_reactor_listen, connections do the handshake
+ * first and on_open runs once it is done. The listener takes a
+ * reference to tls. */
+int zg_reactor_listen_tls(struct zg_reactor *r, const struct sockaddr *addr, socklen_t len,
+			  int backlog, unsigned flags, struct zg_tls *tls, uint16_t *port);
+
+/* After on_open of a TLS connection: the negotiated ALPN protocol (NULL:
+ * none; *len its length), version ("TLSv1.3"), cipher name, the peer's
+ * certificate (an X509 *, owned by the connection, NULL if none) and
+ * the SSL * itself. On a plain connection: NULL. */
+const char *zg_conn_tls_alpn(const struct zg_conn *c, unsigned *len);
+const char *zg_conn_tls_version(const struct zg_conn *c);
+const char *zg_conn_tls_cipher(const struct zg_conn *c);
+void *zg_conn_tls_peer_cert(const struct zg_conn *c);
+void *zg_conn_tls_ssl(const struct zg_conn *c);
+/* The server's TLS port (cfg.tls_port, or the ephemeral one). */
+uint16_t zg_server_tls_port(const struct zg_server *s);
 
 /* ------------------------------------------------------------------ */
 /* Watches: readiness of file descriptors the application owns         */
@@ -516,7 +590,11 @@ struct zg_server_config {
 	void (*on_reactor_start)(struct zg_reactor *r, void *udata);
 	void (*on_reactor_stop)(struct zg_reactor *r, void *udata);
 	unsigned listen_flags;    /* ZG_LISTEN_UNLINK for a Unix path        */
-	void *reserved[5];        /* room to grow without changing the size  */
+	unsigned tls_port;        /* with tls: also listen here, with TLS;
+	                           * 0 = ephemeral (zg_server_tls_port)      */
+	struct zg_tls *tls;       /* NULL (default): no TLS listener; the
+	                           * server takes a reference                */
+	void *reserved[4];        /* room to grow without changing the size  */
 };
 
 void zg_server_config_init(struct zg_server_config *cfg);

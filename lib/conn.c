@@ -106,8 +106,9 @@ struct zg_conn *zg__conn_take_slot(struct zg_reactor *r, int fd)
 	return c;
 }
 
-/* An accepted or adopted socket becomes a connection: recv, on_open. */
-struct zg_conn *zg__conn_open(struct zg_reactor *r, int fd)
+/* An accepted or adopted socket becomes a connection: recv, then
+ * on_open, at once or (tls) once the handshake is done. */
+struct zg_conn *zg__conn_open(struct zg_reactor *r, int fd, struct zg_tls *tls)
 {
 	struct zg_conn *c = zg__conn_take_slot(r, fd);
 
@@ -115,10 +116,22 @@ struct zg_conn *zg__conn_open(struct zg_reactor *r, int fd)
 		return NULL;
 	r->st.accepted++;
 	zg_conn_set_timeout(c, r->cfg.idle_timeout_ms);
+	if (tls && zg__tls_attach(c, tls)) {
+		zg__conn_fail(c, -ENOMEM); /* counted, and closed with an RST */
+		return c;
+	}
 	zg__conn_arm_recv(c);
+	if (!tls)
+		zg__conn_opened(c);
+	return c;
+}
+
+/* The application meets the connection: on_open. */
+void zg__conn_opened(struct zg_conn *c)
+{
+	c->app_knows = true;
 	if (c->h->on_open)
 		c->h->on_open(c);
-	return c;
 }
 
 /* Any state -> DEAD: stop everything in flight on the fd;
@@ -194,10 +207,13 @@ void zg__conn_dead_to_free(struct zg_conn *c)
 	}
 	zg__conn_drop_input(c);
 	zg__conn_drop_output(c);
+	zg__tls_detach(c);
 	r->st.closed++;
 	/* Before the close, so zg_conn_fd/zg_conn_peer still name this
 	 * connection's socket and not a newer one's. */
-	if (c->h->on_close)
+	/* An accepted TLS connection that never finished its handshake was
+	 * never the application's: no on_close for it. */
+	if (c->h->on_close && c->app_knows)
 		c->h->on_close(c, c->close_reason);
 	fd_unmark(r, c->fd);
 	close(c->fd);
@@ -290,6 +306,7 @@ void zg__conn_discard(struct zg_conn *c)
 	close(c->fd);
 	zg__conn_drop_input(c);
 	zg__conn_drop_output(c);
+	zg__tls_detach(c);
 	c->state = CS_FREE;
 }
 

@@ -201,6 +201,52 @@ static int compact(struct zg_conn *c, size_t n)
 	return 0;
 }
 
+/* TLS: the ciphertext is copied into the record layer and its ring
+ * buffers go straight back; decrypted bytes join the input. */
+static void tls_input(struct zg_conn *c, struct zg_rxbufs *it)
+{
+	struct zg_reactor *r = c->r;
+	unsigned b, len;
+	uint8_t *p;
+
+	while (zg__bufring_rx_next(&r->buf, it, &b, &p, &len)) {
+		zg__tls_input(c, p, len);
+		zg__bufring_release(&r->buf, b);
+	}
+	if (c->state == CS_OPEN)
+		zg__tls_read(c);
+}
+
+/* TLS plaintext lives in one segment over the carry buffer: room for n
+ * more bytes at its end (moving it to the front, or growing it). */
+uint8_t *zg__conn_plain_room(struct zg_conn *c, size_t n)
+{
+	size_t off = c->nsegs ? (size_t)((uint8_t *)c->in[0].iov_base - c->carry) : 0;
+
+	assert(c->nsegs <= 1 && (!c->nsegs || c->in_bid[0] < 0));
+	if (off + c->in_len + n > c->carry_cap && off) {
+		memmove(c->carry, c->carry + off, c->in_len);
+		off = 0;
+	}
+	if (c->in_len + n > c->carry_cap && carry_reserve(c, c->in_len + n))
+		return NULL;
+	if (c->nsegs) /* the carry may have moved */
+		c->in[0].iov_base = c->carry + off;
+	return c->carry + off + c->in_len;
+}
+
+/* n bytes were written where zg__conn_plain_room said. */
+void zg__conn_plain_added(struct zg_conn *c, size_t n)
+{
+	if (!c->nsegs) {
+		c->in[0] = (struct iovec){ c->carry, 0 };
+		c->in_bid[0] = -1;
+		c->nsegs = 1;
+	}
+	c->in[0].iov_len += n;
+	c->in_len += n;
+}
+
 /* Take the buffer slices of a recv CQE into the connection's input. */
 static void append_input(struct zg_conn *c, unsigned bid, int res, unsigned flags)
 {
@@ -210,6 +256,10 @@ static void append_input(struct zg_conn *c, unsigned bid, int res, unsigned flag
 	uint8_t *p;
 
 	zg__bufring_rx_begin(&r->buf, &it, bid, res, flags);
+	if (c->tls && c->state == CS_OPEN) {
+		tls_input(c, &it);
+		return;
+	}
 	if (c->state == CS_OPEN && segs_reserve(c, c->nsegs + it.n))
 		zg__conn_fail(c, -ENOMEM);
 	if (c->state != CS_OPEN) {
@@ -326,6 +376,12 @@ void zg__conn_drop_input(struct zg_conn *c)
 		consume_input(c, c->in_len);
 }
 
+/* ZG_RF_HALF_OPEN: end of stream leaves closing to the application. */
+static bool half_open(const struct zg_conn *c)
+{
+	return c->r->cfg.flags & ZG_RF_HALF_OPEN;
+}
+
 ZG_EXPORT int zg_conn_advance(struct zg_conn *c, size_t consumed, size_t examined)
 {
 	if (consumed > examined || examined > c->in_len)
@@ -335,7 +391,9 @@ ZG_EXPORT int zg_conn_advance(struct zg_conn *c, size_t consumed, size_t examine
 	c->examined = examined - consumed;
 	c->advanced = true;
 	if (consumed && !c->in_cb) {
-		if (c->eof && !c->in_len && c->state == CS_OPEN)
+		if (c->tls && c->state == CS_OPEN)
+			zg__tls_read(c);
+		if (c->eof && !c->in_len && c->state == CS_OPEN && !half_open(c))
 			zg_conn_close(c, ZG_CLOSE_GRACEFUL);
 		else
 			zg__conn_recv_update(c);
@@ -385,7 +443,10 @@ static bool keeps_too_much(const struct zg_conn *c)
 {
 	bool in_ring = c->nsegs > 1 || (c->nsegs == 1 && c->in_bid[0] >= 0);
 
-	return in_ring && (c->nsegs > c->r->cfg.compact_segs || zg__bufring_low(&c->r->buf));
+	/* ZG_RF_HOLD_INPUT: the application references its input (write_ref
+	 * on another connection); moving it would pull the bytes from under
+	 * those sends. It bounds what it holds itself. */
+	return in_ring && !(c->r->cfg.flags & ZG_RF_HOLD_INPUT) && (c->nsegs > c->r->cfg.compact_segs || zg__bufring_low(&c->r->buf));
 }
 
 /* Run on_data for a ready connection (from the reactor's ready list). */
@@ -407,12 +468,14 @@ void zg__conn_dispatch(struct zg_conn *c)
 			return;
 		if (!c->advanced)
 			c->examined = c->in_len;
+		if (c->tls)
+			zg__tls_read(c); /* ciphertext held back at max_input */
 		if (keeps_too_much(c) && compact(c, c->in_len)) {
 			zg__conn_fail(c, -ENOMEM);
 			return;
 		}
 	}
-	if (c->eof && !c->in_len) {
+	if (c->eof && !c->in_len && !half_open(c)) {
 		/* The peer is done sending and nothing is left to process;
 		 * what we queued still goes out. Input still held (say, the
 		 * application paused for its own back-pressure) keeps the
@@ -420,7 +483,10 @@ void zg__conn_dispatch(struct zg_conn *c)
 		zg_conn_close(c, ZG_CLOSE_GRACEFUL);
 		return;
 	}
-	if (c->in_len >= r->cfg.max_input && c->examined >= c->in_len) {
+	/* (ZG_RF_HOLD_INPUT: held on purpose, consumed later; reading
+	 * stays paused at max_input until then.) */
+	if (c->in_len >= r->cfg.max_input && c->examined >= c->in_len &&
+	    !(r->cfg.flags & ZG_RF_HOLD_INPUT)) {
 		zg__conn_fail(c, -E2BIG); /* full, and the application took nothing */
 		return;
 	}

@@ -265,6 +265,46 @@ void zg__conn_send_fin(struct zg_conn *c)
 	shutdown(c->fd, SHUT_WR);
 }
 
+/* Copy up to max bytes of queued output into dst, in order, releasing
+ * the entries (and references) emptied on the way: TLS encrypts them. */
+size_t zg__conn_take_output(struct zg_conn *c, uint8_t *dst, size_t max)
+{
+	size_t got = 0;
+
+	while (c->wq_len && got < max) {
+		struct zg_wentry *e = &c->wq[c->wq_head];
+		size_t take = e->len - e->off < max - got ? e->len - e->off : max - got;
+
+		memcpy(dst + got, e->p + e->off, take);
+		e->off += take;
+		got += take;
+		if (e->off < e->len)
+			break;
+		entry_release(c->r, e);
+		c->wq_head++;
+		c->wq_len--;
+	}
+	if (!c->wq_len)
+		c->wq_head = 0;
+	c->out_len -= got;
+	return got;
+}
+
+/* One SEND of p[0..n) (TLS ciphertext). */
+void zg__conn_send_buf(struct zg_conn *c, uint8_t *p, size_t n)
+{
+	struct io_uring_sqe *sqe = zg__sqe(c->r);
+
+	if (!sqe) {
+		zg__conn_fail(c, -ENOMEM);
+		return;
+	}
+	prep_one(c, sqe, p, n);
+	c->send_inflight = true;
+	c->ops++;
+	c->r->st.sends++;
+}
+
 void zg__conn_flush(struct zg_conn *c)
 {
 	struct io_uring_sqe *sqe;
@@ -273,6 +313,10 @@ void zg__conn_flush(struct zg_conn *c)
 	if (c->send_inflight || c->state == CS_DEAD || c->state == CS_FREE ||
 	    c->state == CS_CONNECTING)
 		return;
+	if (c->tls) {
+		zg__tls_flush(c);
+		return;
+	}
 	wq_pop_done(c);
 	if (!c->out_len) {
 		if (c->state == CS_CLOSING)
@@ -313,6 +357,10 @@ static void sent(struct zg_conn *c, size_t n)
 	if (n < c->send_len)
 		c->r->st.partial_sends++;
 	c->out_len -= n;
+	if (c->tls) {
+		zg__tls_sent(c, n);
+		n = 0;
+	}
 	for (; n; e++) {
 		size_t take = e->len - e->off < n ? e->len - e->off : n;
 		e->off += take;

@@ -103,10 +103,17 @@ ZG_EXPORT int zg_reactor_connect(struct zg_reactor *r, const struct sockaddr *ad
 		return c ? -ENOMEM : -EMFILE;
 	}
 	c->state = CS_CONNECTING;
+	c->app_knows = true; /* on_close is owed even if the connect fails */
 	c->udata = opts->udata;
 	if (opts->handler) {
 		c->own_h = *opts->handler;
 		c->h = &c->own_h;
+	}
+	if (opts->tls && (ret = zg__tls_attach(c, opts->tls)) != 0) {
+		zg__conn_discard(c);
+		zg__conn_slot_reuse(c);
+		r->live--;
+		return ret;
 	}
 	memcpy(&c->connect_to, addr, len);
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&c->connect_to, len);
@@ -129,8 +136,14 @@ static void connected(struct zg_conn *c)
 	zg_conn_set_deadline(c, 0);
 	zg_conn_set_timeout(c, c->r->cfg.idle_timeout_ms);
 	zg__conn_arm_recv(c);
-	if (c->h->on_open)
-		c->h->on_open(c);
+	if (c->tls) {
+		/* the handshake deadline, and the ClientHello; on_open
+		 * runs when the handshake is done */
+		zg_conn_set_deadline(c, zg__tls_timeout(c));
+		zg__tls_read(c);
+	} else {
+		zg__conn_opened(c);
+	}
 	if (c->state != CS_OPEN)
 		return;
 	if (c->close_when_open)

@@ -273,7 +273,10 @@ struct zg_conn {
 	void *zc_arg;
 	struct zg_timer tmo;
 	struct zg_handler own_h;    /* zg_reactor_connect's handler        */
+	struct zg__tls_conn *tls;   /* TLS state, NULL for plain (tls.c)   */
 	bool close_when_open;       /* closed gracefully while connecting  */
+	bool app_knows;             /* on_open ran, or the app connected it:
+	                             * on_close is owed                    */
 	union {
 		struct {            /* a sendmsg's header and iovecs       */
 			struct msghdr msg;
@@ -332,6 +335,7 @@ struct zg_listener {
 	int fd;
 	bool armed;
 	bool dead;             /* accept failed for good: not re-armed   */
+	struct zg_tls *tls;    /* a TLS listener's context (a reference) */
 };
 
 #define ZG_MAX_LISTENERS 8
@@ -408,10 +412,12 @@ int zg__bound_port(int fd, uint16_t *port);
 void zg__arm_accept(struct zg_reactor *r, unsigned li);
 void zg__on_accept(struct zg_reactor *r, struct io_uring_cqe *cqe);
 void zg__listeners_close(struct zg_reactor *r);
+int zg__listen_fd_tls(struct zg_reactor *r, int fd, struct zg_tls *tls);
 
 /* conn.c: lifecycle */
 struct zg_conn *zg__conn_take_slot(struct zg_reactor *r, int fd);
-struct zg_conn *zg__conn_open(struct zg_reactor *r, int fd);
+struct zg_conn *zg__conn_open(struct zg_reactor *r, int fd, struct zg_tls *tls);
+void zg__conn_opened(struct zg_conn *c);
 struct zg_conn *zg__conn_of(struct zg_reactor *r, uint64_t ud);
 bool zg__fd_is_conn(const struct zg_reactor *r, int fd);
 void zg__conn_to_linger(struct zg_conn *c);
@@ -443,6 +449,23 @@ static inline void zg__conn_make_dirty(struct zg_conn *c)
 	zg__clist_push(&c->r->dirty, c, next_dirty);
 }
 
+/* tls.c: a TLS connection's record layer in user space. The read path
+ * hands it ciphertext and it appends plaintext to the input; the write
+ * path asks it to flush, and it encrypts the queued plaintext into its
+ * own ciphertext buffer and sends that. */
+struct zg__tls_conn;
+int zg__tls_attach(struct zg_conn *c, struct zg_tls *tls);
+void zg__tls_detach(struct zg_conn *c);
+void zg__tls_input(struct zg_conn *c, const uint8_t *p, size_t n);
+void zg__tls_read(struct zg_conn *c);
+void zg__tls_flush(struct zg_conn *c);
+void zg__tls_sent(struct zg_conn *c, size_t n);
+bool zg__tls_handshaking(const struct zg_conn *c);
+unsigned zg__tls_timeout(const struct zg_conn *c);
+struct zg_tls *zg__tls_ref(struct zg_tls *tls);
+unsigned zg__ktls_probe(void);
+bool zg__ktls_cipher_ok(unsigned iana_id);
+
 /* watch.c */
 void zg__watch_on_cqe(struct zg_reactor *r, struct io_uring_cqe *cqe);
 void zg__watches_free(struct zg_reactor *r);
@@ -451,6 +474,8 @@ void zg__watches_free(struct zg_reactor *r);
 void zg__conn_on_connect(struct zg_conn *c, struct io_uring_cqe *cqe);
 
 /* conn_read.c */
+uint8_t *zg__conn_plain_room(struct zg_conn *c, size_t n);
+void zg__conn_plain_added(struct zg_conn *c, size_t n);
 void zg__conn_arm_recv(struct zg_conn *c);
 void zg__conn_recv_update(struct zg_conn *c);
 void zg__conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe);
@@ -460,6 +485,8 @@ void zg__conns_run_ready(struct zg_reactor *r);
 void zg__conns_rearm_starved(struct zg_reactor *r);
 
 /* conn_write.c */
+size_t zg__conn_take_output(struct zg_conn *c, uint8_t *dst, size_t max);
+void zg__conn_send_buf(struct zg_conn *c, uint8_t *p, size_t n);
 void zg__conn_flush(struct zg_conn *c);
 void zg__conn_send_fin(struct zg_conn *c);
 void zg__conn_drop_output(struct zg_conn *c);

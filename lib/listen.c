@@ -13,11 +13,11 @@
 
 #include "internal.h"
 
-static int listener_add(struct zg_reactor *r, int fd)
+static int listener_add(struct zg_reactor *r, int fd, struct zg_tls *tls)
 {
 	if (r->nlst == ZG_MAX_LISTENERS)
 		return -ENOSPC;
-	r->lst[r->nlst] = (struct zg_listener){ .fd = fd };
+	r->lst[r->nlst] = (struct zg_listener){ .fd = fd, .tls = zg__tls_ref(tls) };
 	zg__arm_accept(r, r->nlst++);
 	return 0;
 }
@@ -104,9 +104,9 @@ fail:
 	return ret;
 }
 
-ZG_EXPORT int zg_reactor_listen(struct zg_reactor *r, const struct sockaddr *addr,
-				socklen_t len, int backlog, unsigned flags,
-				uint16_t *port)
+ZG_EXPORT int zg_reactor_listen_tls(struct zg_reactor *r, const struct sockaddr *addr,
+				    socklen_t len, int backlog, unsigned flags,
+				    struct zg_tls *tls, uint16_t *port)
 {
 	int fd, ret;
 
@@ -117,10 +117,17 @@ ZG_EXPORT int zg_reactor_listen(struct zg_reactor *r, const struct sockaddr *add
 	fd = zg__listen_socket(addr, len, backlog, flags, port);
 	if (fd < 0)
 		return fd;
-	ret = listener_add(r, fd);
+	ret = listener_add(r, fd, tls);
 	if (ret)
 		close(fd);
 	return ret;
+}
+
+ZG_EXPORT int zg_reactor_listen(struct zg_reactor *r, const struct sockaddr *addr,
+				socklen_t len, int backlog, unsigned flags,
+				uint16_t *port)
+{
+	return zg_reactor_listen_tls(r, addr, len, backlog, flags, NULL, port);
 }
 
 /* A socket accept can work on: a listening stream socket. Anything else
@@ -139,14 +146,19 @@ static int check_listening(int fd)
 	return type == SOCK_STREAM && on ? 0 : -EINVAL;
 }
 
-ZG_EXPORT int zg_reactor_listen_fd(struct zg_reactor *r, int fd)
+int zg__listen_fd_tls(struct zg_reactor *r, int fd, struct zg_tls *tls)
 {
 	int ret;
 
 	if (!r || fd < 0)
 		return -EINVAL;
 	ret = check_listening(fd);
-	return ret ? ret : listener_add(r, fd);
+	return ret ? ret : listener_add(r, fd, tls);
+}
+
+ZG_EXPORT int zg_reactor_listen_fd(struct zg_reactor *r, int fd)
+{
+	return zg__listen_fd_tls(r, fd, NULL);
 }
 
 ZG_EXPORT int zg_reactor_adopt(struct zg_reactor *r, int fd)
@@ -160,7 +172,7 @@ ZG_EXPORT int zg_reactor_adopt(struct zg_reactor *r, int fd)
 	 * would cut that connection. */
 	if (zg__fd_is_conn(r, fd))
 		return -EEXIST;
-	if (r->stopping || !zg__conn_open(r, fd)) {
+	if (r->stopping || !zg__conn_open(r, fd, NULL)) {
 		close(fd);
 		return r->stopping ? -ESHUTDOWN : r->nfree ? -ENOMEM : -EMFILE;
 	}
@@ -236,9 +248,12 @@ void zg__on_accept(struct zg_reactor *r, struct io_uring_cqe *cqe)
 	if (cqe->res >= 0) {
 		/* While stopping, an accepted connection is still served: its
 		 * request reached us before the listener closed. */
-		if (r->handoff && !r->stopping && zg__server_handoff(r, cqe->res))
+		struct zg_tls *tls = r->lst[li].tls;
+
+		/* TLS listeners accept locally: a handed-off fd has no TLS */
+		if (r->handoff && !tls && !r->stopping && zg__server_handoff(r, cqe->res))
 			;
-		else if (!zg__conn_open(r, cqe->res)) {
+		else if (!zg__conn_open(r, cqe->res, tls)) {
 			r->st.shed++;
 			close(cqe->res);
 		}
@@ -265,7 +280,7 @@ void zg__on_accept(struct zg_reactor *r, struct io_uring_cqe *cqe)
 /* Connections the kernel has queued on a listener but nobody accepted
  * yet: closing the listener would reset them, requests and all. They
  * are taken as connections, and the stop treats them like the others. */
-static void drain_backlog(struct zg_reactor *r, int lfd)
+static void drain_backlog(struct zg_reactor *r, int lfd, struct zg_tls *tls)
 {
 	int fd, fl = fcntl(lfd, F_GETFL);
 
@@ -273,7 +288,7 @@ static void drain_backlog(struct zg_reactor *r, int lfd)
 	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(lfd, F_SETFL, fl | O_NONBLOCK)))
 		return;
 	while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-		if (!zg__conn_open(r, fd)) {
+		if (!zg__conn_open(r, fd, tls)) {
 			r->st.shed++;
 			close(fd);
 		}
@@ -292,7 +307,7 @@ void zg__listeners_close(struct zg_reactor *r)
 	io_uring_submit(&r->ring);
 	for (unsigned i = 0; i < r->nlst; i++) {
 		if (r->lst[i].fd >= 0) {
-			drain_backlog(r, r->lst[i].fd);
+			drain_backlog(r, r->lst[i].fd, r->lst[i].tls);
 			close(r->lst[i].fd);
 		}
 		r->lst[i].fd = -1;

@@ -182,6 +182,8 @@ static int reactor_init(struct zg_reactor *r)
 	 * registration is per thread, like SINGLE_ISSUER. Optional. */
 	if (io_uring_register_ring_fd(&r->ring) == 1)
 		r->features |= ZG_FEAT_RING_FD;
+	if (zg__ktls_probe())
+		r->features |= ZG_FEAT_KTLS;
 	ret = bufring_setup(r);
 	if (ret) {
 		zg__log(r, ZG_LOG_ERROR, "provided buffer ring: %s", strerror(-ret));
@@ -421,9 +423,11 @@ ZG_EXPORT void zg_reactor_free(struct zg_reactor *r)
 		return;
 	zg__conns_free(r);
 	zg__bufring_check_idle(&r->buf);
-	for (unsigned i = 0; i < r->nlst; i++)
+	for (unsigned i = 0; i < r->nlst; i++) {
 		if (r->lst[i].fd >= 0)
 			close(r->lst[i].fd);
+		zg_tls_free(r->lst[i].tls);
+	}
 	zg_timer_free(r->accept_retry);
 	zg__posts_free(r);
 	/* Exiting the ring cancels whatever is still in flight, so only

@@ -20,6 +20,7 @@ struct worker {
 	unsigned id;
 	int cpu;                     /* -1: not pinned                     */
 	int listen_fd;               /* -1: gets fds from reactor 0        */
+	int tls_fd;                  /* the TLS listener, or -1            */
 	pthread_t tid;
 	bool started;
 	struct zg_reactor *_Atomic r;
@@ -31,7 +32,7 @@ struct zg_server {
 	struct zg_handler h;
 	void *udata;
 	unsigned n;
-	uint16_t port;
+	uint16_t port, tls_port;
 	struct worker *w;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -109,11 +110,33 @@ static int parse_addr(const char *host, uint16_t port, struct sockaddr_storage *
 
 static void close_listeners(struct zg_server *s)
 {
-	for (unsigned i = 0; i < s->n; i++)
-		if (s->w[i].listen_fd >= 0) {
+	for (unsigned i = 0; i < s->n; i++) {
+		if (s->w[i].listen_fd >= 0)
 			close(s->w[i].listen_fd);
-			s->w[i].listen_fd = -1;
-		}
+		if (s->w[i].tls_fd >= 0)
+			close(s->w[i].tls_fd);
+		s->w[i].listen_fd = s->w[i].tls_fd = -1;
+	}
+}
+
+/* count TCP listeners on ss (one per reactor with REUSEPORT), the first
+ * bind fixing the port that the others then take; fds go to fd_of(i). */
+static int bind_tcp(struct zg_server *s, struct sockaddr_storage *ss, socklen_t len,
+		    unsigned count, bool tls, uint16_t *port)
+{
+	unsigned flags = s->cfg.accept_mode == ZG_ACCEPT_REUSEPORT ? ZG_LISTEN_REUSEPORT : 0;
+
+	for (unsigned i = 0; i < count; i++) {
+		int fd = zg__listen_socket((struct sockaddr *)ss, len, s->cfg.backlog, flags, port);
+		if (fd < 0)
+			return fd;
+		*(tls ? &s->w[i].tls_fd : &s->w[i].listen_fd) = fd;
+		if (ss->ss_family == AF_INET6)
+			((struct sockaddr_in6 *)ss)->sin6_port = htons(*port);
+		else
+			((struct sockaddr_in *)ss)->sin_port = htons(*port);
+	}
+	return 0;
 }
 
 /* A Unix socket cannot be bound once per reactor: one socket, and a dup
@@ -141,12 +164,22 @@ static int bind_listeners(struct zg_server *s)
 	const struct zg_server_config *cfg = &s->cfg;
 	struct sockaddr_storage ss;
 	socklen_t len;
-	unsigned flags = cfg->accept_mode == ZG_ACCEPT_REUSEPORT ? ZG_LISTEN_REUSEPORT : 0;
 	unsigned count = cfg->accept_mode == ZG_ACCEPT_REUSEPORT ? s->n : 1;
 	int ret;
 
 	for (unsigned i = 0; i < s->n; i++)
-		s->w[i].listen_fd = -1;
+		s->w[i].listen_fd = s->w[i].tls_fd = -1;
+	if (cfg->tls) {
+		/* the TLS port on the same host: a listener per reactor, or
+		 * reactor 0's only (TLS connections are not handed off) */
+		ret = parse_addr(cfg->host ? cfg->host : "0.0.0.0", (uint16_t)cfg->tls_port, &ss, &len);
+		if (!ret && ss.ss_family == AF_UNIX)
+			ret = -EINVAL;
+		if (!ret)
+			ret = bind_tcp(s, &ss, len, count, true, &s->tls_port);
+		if (ret)
+			return ret;
+	}
 	if (cfg->listen_fd >= 0) {
 		s->w[0].listen_fd = cfg->listen_fd;
 		for (unsigned i = 1; i < count; i++)
@@ -160,18 +193,7 @@ static int bind_listeners(struct zg_server *s)
 		return ret;
 	if (ss.ss_family == AF_UNIX)
 		return bind_unix(s, &ss, len, count);
-	for (unsigned i = 0; i < count; i++) {
-		int fd = zg__listen_socket((struct sockaddr *)&ss, len, cfg->backlog,
-					  flags, &s->port);
-		if (fd < 0)
-			return fd;
-		s->w[i].listen_fd = fd;
-		if (ss.ss_family == AF_INET6)
-			((struct sockaddr_in6 *)&ss)->sin6_port = htons(s->port);
-		else
-			((struct sockaddr_in *)&ss)->sin_port = htons(s->port);
-	}
-	return 0;
+	return bind_tcp(s, &ss, len, count, false, &s->port);
 }
 
 ZG_EXPORT int zg_server_new(const struct zg_server_config *cfg,
@@ -199,6 +221,7 @@ ZG_EXPORT int zg_server_new(const struct zg_server_config *cfg,
 		return -ENOMEM;
 	}
 	s->cfg = *cfg;
+	s->cfg.tls = zg__tls_ref(cfg->tls);
 	if (handler)
 		s->h = *handler;
 	s->udata = udata;
@@ -293,10 +316,12 @@ static void *worker_main(void *arg)
 	r->id = w->id;
 	r->server = s;
 	r->handoff = s->cfg.accept_mode == ZG_ACCEPT_ONE && s->n > 1;
-	if (w->listen_fd >= 0) {
-		ret = zg_reactor_listen_fd(r, w->listen_fd);
-		w->listen_fd = -1; /* the reactor owns it now */
-	}
+	/* on success the reactor owns each fd; on failure the server
+	 * still does, and closes it when freed */
+	if (w->listen_fd >= 0 && !(ret = zg_reactor_listen_fd(r, w->listen_fd)))
+		w->listen_fd = -1;
+	if (!ret && w->tls_fd >= 0 && !(ret = zg__listen_fd_tls(r, w->tls_fd, s->cfg.tls)))
+		w->tls_fd = -1;
 	if (!ret && s->cfg.on_reactor_start)
 		s->cfg.on_reactor_start(r, s->udata);
 	atomic_store(&w->r, r);
@@ -381,6 +406,7 @@ ZG_EXPORT void zg_server_free(struct zg_server *s)
 	zg_server_wait(s);
 	free_reactors(s);
 	close_listeners(s);
+	zg_tls_free(s->cfg.tls);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
 	free(s->w);
@@ -388,6 +414,7 @@ ZG_EXPORT void zg_server_free(struct zg_server *s)
 }
 
 ZG_EXPORT uint16_t zg_server_port(const struct zg_server *s) { return s->port; }
+ZG_EXPORT uint16_t zg_server_tls_port(const struct zg_server *s) { return s->tls_port; }
 ZG_EXPORT unsigned zg_server_threads(const struct zg_server *s) { return s->n; }
 
 ZG_EXPORT struct zg_reactor *zg_server_reactor(const struct zg_server *s, unsigned i)

@@ -8,7 +8,10 @@ set -eu
 
 PKGS="gcc pkg-config meson ninja-build liburing-dev libcmocka-dev
       libsqlite3-dev libjansson-dev libisal-dev zlib1g-dev libdeflate-dev
-      python3 curl"
+      python3 curl libssl-dev openssl"
+# tests/integration/test_libpq.c: libpq, and the server binaries it
+# starts its own cluster with (it never uses the package's service)
+PKGS="$PKGS postgresql libpq-dev"
 if [ "${1:-}" = "--fuzz" ]; then
 	PKGS="$PKGS clang-14 libclang-rt-14-dev"
 fi

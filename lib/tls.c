@@ -1,0 +1,632 @@
+/* SPDX-License-Identifier: MIT */
+/* TLS over OpenSSL 3, in user space. OpenSSL does no I/O: each TLS
+ * connection has two memory BIOs. Ciphertext taken from the ring's
+ * buffers goes into rbio (and the buffers go straight back); SSL_read
+ * decrypts into the connection's own plaintext segment, which the pipe
+ * reader shows as usual. Plaintext written by the application waits in
+ * the ordinary output queue; at flush it is gathered into one staging
+ * buffer per record (coalesced: many small writes make one record),
+ * encrypted, and the ciphertext from wbio is sent from a buffer of the
+ * connection's. References are released once their bytes are encrypted.
+ *
+ * Kernel TLS: the tls ULP is probed (ZG_FEAT_KTLS) and the negotiated
+ * suite is checked against what the kernel can do, but handing the
+ * record layer to the kernel needs the traffic keys, which OpenSSL does
+ * not give a memory-BIO connection; user space is used, with an info
+ * log saying so. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifndef TCP_ULP
+#define TCP_ULP 31
+#endif
+
+/* TLS cipher suites the kernel's tls ULP implements (by IANA id):
+ * AES-GCM-128/256 and ChaCha20-Poly1305, for TLS 1.3 and TLS 1.2. */
+bool zg__ktls_cipher_ok(unsigned id)
+{
+	switch (id) {
+	case 0x1301: /* TLS_AES_128_GCM_SHA256 */
+	case 0x1302: /* TLS_AES_256_GCM_SHA384 */
+	case 0x1303: /* TLS_CHACHA20_POLY1305_SHA256 */
+	case 0xc02b: case 0xc02f: /* ECDHE-{ECDSA,RSA}-AES128-GCM-SHA256 */
+	case 0xc02c: case 0xc030: /* ECDHE-{ECDSA,RSA}-AES256-GCM-SHA384 */
+	case 0xcca8: case 0xcca9: /* ECDHE-{RSA,ECDSA}-CHACHA20-POLY1305 */
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Whether the kernel has the tls ULP: on an unconnected TCP socket,
+ * setting it fails with ENOTCONN when the module is there and ENOENT
+ * when it is not. Probed once per process. */
+unsigned zg__ktls_probe(void)
+{
+	static _Atomic int cached = -1;
+	int v = atomic_load(&cached), fd;
+
+	if (v >= 0)
+		return (unsigned)v;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	v = fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) &&
+	    errno == ENOTCONN;
+	if (fd >= 0)
+		close(fd);
+	atomic_store(&cached, v);
+	return (unsigned)v;
+}
+
+#ifndef ZG_HAVE_TLS
+
+ZG_EXPORT void zg_tls_config_init(struct zg_tls_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->handshake_timeout_ms = 10000;
+}
+ZG_EXPORT int zg_tls_new(const struct zg_tls_config *cfg, struct zg_tls **out)
+{
+	(void)cfg;
+	(void)out;
+	return -ENOTSUP;
+}
+ZG_EXPORT void zg_tls_free(struct zg_tls *tls) { (void)tls; }
+ZG_EXPORT const char *zg_tls_error(void) { return "libzerg was built without TLS"; }
+struct zg_tls *zg__tls_ref(struct zg_tls *tls) { return tls; }
+int zg__tls_attach(struct zg_conn *c, struct zg_tls *tls) { (void)c; (void)tls; return -ENOTSUP; }
+void zg__tls_detach(struct zg_conn *c) { (void)c; }
+void zg__tls_input(struct zg_conn *c, const uint8_t *p, size_t n) { (void)c; (void)p; (void)n; }
+void zg__tls_read(struct zg_conn *c) { (void)c; }
+void zg__tls_flush(struct zg_conn *c) { (void)c; }
+void zg__tls_sent(struct zg_conn *c, size_t n) { (void)c; (void)n; }
+bool zg__tls_handshaking(const struct zg_conn *c) { (void)c; return false; }
+unsigned zg__tls_timeout(const struct zg_conn *c) { (void)c; return 0; }
+ZG_EXPORT const char *zg_conn_tls_alpn(const struct zg_conn *c, unsigned *len)
+{
+	(void)c;
+	if (len)
+		*len = 0;
+	return NULL;
+}
+ZG_EXPORT const char *zg_conn_tls_version(const struct zg_conn *c) { (void)c; return NULL; }
+ZG_EXPORT const char *zg_conn_tls_cipher(const struct zg_conn *c) { (void)c; return NULL; }
+ZG_EXPORT void *zg_conn_tls_peer_cert(const struct zg_conn *c) { (void)c; return NULL; }
+ZG_EXPORT void *zg_conn_tls_ssl(const struct zg_conn *c) { (void)c; return NULL; }
+
+#else /* ZG_HAVE_TLS */
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#define RECORD_MAX 16384u          /* plaintext per TLS record            */
+#define CIPHER_PENDING_MAX (256u << 10) /* ciphertext made ahead of sends */
+
+struct zg_tls {
+	SSL_CTX *ctx;
+	_Atomic unsigned refs;
+	unsigned flags;
+	unsigned handshake_timeout_ms;
+	uint8_t alpn[256];          /* wire format: length-prefixed names   */
+	unsigned alpn_len;
+	char *server_name;
+	int (*sni)(struct zg_conn *c, const char *name, struct zg_tls **use, void *arg);
+	void *sni_arg;
+};
+
+struct zg__tls_conn {
+	SSL *ssl;
+	BIO *rbio, *wbio;           /* network side: ciphertext in / out   */
+	struct zg_tls *ctx;         /* a reference                          */
+	uint8_t *out;               /* ciphertext to send: [off, len)       */
+	size_t out_off, out_len, out_cap;
+	bool handshaking;
+	bool notify_sent;           /* close_notify queued                  */
+	bool ktls_logged;
+};
+
+static _Thread_local char tls_err[256];
+
+static void save_error(const char *what)
+{
+	unsigned long e = ERR_get_error();
+	char buf[200] = "";
+
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	snprintf(tls_err, sizeof(tls_err), "%s%s%s", what, *buf ? ": " : "", buf);
+	ERR_clear_error();
+}
+
+ZG_EXPORT const char *zg_tls_error(void)
+{
+	return tls_err;
+}
+
+ZG_EXPORT void zg_tls_config_init(struct zg_tls_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->handshake_timeout_ms = 10000;
+}
+
+/* "h2,http/1.1" -> "\x02h2\x08http/1.1" */
+static int alpn_wire(const char *list, uint8_t *out, unsigned *len)
+{
+	unsigned n = 0;
+
+	while (list && *list) {
+		const char *end = strchr(list, ',');
+		size_t l = end ? (size_t)(end - list) : strlen(list);
+		if (!l || l > 255 || n + 1 + l > 256)
+			return -EINVAL;
+		out[n++] = (uint8_t)l;
+		memcpy(out + n, list, l);
+		n += (unsigned)l;
+		list = end ? end + 1 : NULL;
+	}
+	*len = n;
+	return 0;
+}
+
+/* The server picks: its own order of preference wins. Without a common
+ * protocol the handshake goes on without ALPN. */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		       const unsigned char *in, unsigned int inlen, void *arg)
+{
+	struct zg_tls *t = arg;
+	unsigned char *sel;
+
+	(void)ssl;
+	if (SSL_select_next_proto(&sel, outlen, t->alpn, t->alpn_len, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static int sni_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct zg_tls *t = arg, *use = t;
+	struct zg_conn *c = SSL_get_app_data(ssl);
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+	(void)alert;
+	if (!t->sni || !name)
+		return SSL_TLSEXT_ERR_OK;
+	if (t->sni(c, name, &use, t->sni_arg))
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	if (use && use != t)
+		SSL_set_SSL_CTX(ssl, use->ctx);
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static int load_files(SSL_CTX *ctx, const struct zg_tls_config *cfg)
+{
+	bool client = cfg->flags & ZG_TLS_CLIENT;
+
+	if (cfg->cert_file && SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file) != 1) {
+		save_error(cfg->cert_file);
+		return -EINVAL;
+	}
+	if (cfg->key_file && SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file, SSL_FILETYPE_PEM) != 1) {
+		save_error(cfg->key_file);
+		return -EINVAL;
+	}
+	if (!client && (!cfg->cert_file || !cfg->key_file || SSL_CTX_check_private_key(ctx) != 1)) {
+		save_error("a server needs a certificate and its key");
+		return -EINVAL;
+	}
+	if (client && !(cfg->flags & ZG_TLS_NO_VERIFY)) {
+		if (cfg->ca_file ? SSL_CTX_load_verify_locations(ctx, cfg->ca_file, NULL) != 1
+				 : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+			save_error(cfg->ca_file ? cfg->ca_file : "system CA store");
+			return -EINVAL;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	}
+	return 0;
+}
+
+static SSL_CTX *make_ctx(const struct zg_tls_config *cfg)
+{
+	bool client = cfg->flags & ZG_TLS_CLIENT;
+	SSL_CTX *ctx = SSL_CTX_new(client ? TLS_client_method() : TLS_server_method());
+
+	if (!ctx) {
+		save_error("SSL_CTX_new");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* Renegotiation is refused: it is a TLS 1.2 attack surface and no
+	 * client of ours needs it. Partial writes let SSL_write take what
+	 * the record layer can. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
+	if (load_files(ctx, cfg)) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+ZG_EXPORT int zg_tls_new(const struct zg_tls_config *cfg, struct zg_tls **out)
+{
+	struct zg_tls *t;
+
+	if (!cfg || !out)
+		return -EINVAL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->refs = 1;
+	t->flags = cfg->flags;
+	t->handshake_timeout_ms = cfg->handshake_timeout_ms;
+	t->sni = cfg->sni;
+	t->sni_arg = cfg->sni_arg;
+	if (alpn_wire(cfg->alpn, t->alpn, &t->alpn_len) ||
+	    (cfg->server_name && !(t->server_name = strdup(cfg->server_name)))) {
+		snprintf(tls_err, sizeof(tls_err), "bad ALPN list or out of memory");
+		zg_tls_free(t);
+		return -EINVAL;
+	}
+	if (cfg->ssl_ctx) {
+		t->ctx = cfg->ssl_ctx;
+		SSL_CTX_up_ref(t->ctx);
+	} else if (!(t->ctx = make_ctx(cfg))) {
+		zg_tls_free(t);
+		return -EINVAL;
+	}
+	if (!(t->flags & ZG_TLS_CLIENT)) {
+		if (t->alpn_len)
+			SSL_CTX_set_alpn_select_cb(t->ctx, alpn_select, t);
+		SSL_CTX_set_tlsext_servername_callback(t->ctx, sni_cb);
+		SSL_CTX_set_tlsext_servername_arg(t->ctx, t);
+	}
+	*out = t;
+	return 0;
+}
+
+struct zg_tls *zg__tls_ref(struct zg_tls *t)
+{
+	if (t)
+		atomic_fetch_add(&t->refs, 1);
+	return t;
+}
+
+ZG_EXPORT void zg_tls_free(struct zg_tls *t)
+{
+	if (!t || atomic_fetch_sub(&t->refs, 1) != 1)
+		return;
+	SSL_CTX_free(t->ctx);
+	free(t->server_name);
+	free(t);
+}
+
+static int client_setup(SSL *ssl, struct zg_tls *t)
+{
+	if (t->alpn_len && SSL_set_alpn_protos(ssl, t->alpn, t->alpn_len))
+		return -ENOMEM;
+	if (t->server_name) {
+		if (SSL_set_tlsext_host_name(ssl, t->server_name) != 1)
+			return -EINVAL;
+		if (!(t->flags & ZG_TLS_NO_VERIFY) && SSL_set1_host(ssl, t->server_name) != 1)
+			return -EINVAL;
+	}
+	SSL_set_connect_state(ssl);
+	return 0;
+}
+
+/* Give c a TLS state: SSL object, memory BIOs, handshake deadline. */
+int zg__tls_attach(struct zg_conn *c, struct zg_tls *t)
+{
+	struct zg__tls_conn *s = calloc(1, sizeof(*s));
+	int ret = -ENOMEM;
+
+	if (!s)
+		return -ENOMEM;
+	s->ssl = SSL_new(t->ctx);
+	s->rbio = BIO_new(BIO_s_mem());
+	s->wbio = BIO_new(BIO_s_mem());
+	if (!s->ssl || !s->rbio || !s->wbio)
+		goto fail;
+	BIO_set_mem_eof_return(s->rbio, -1); /* empty means "wait", not EOF */
+	SSL_set_bio(s->ssl, s->rbio, s->wbio); /* the SSL owns them now */
+	SSL_set_app_data(s->ssl, c);
+	if (t->flags & ZG_TLS_CLIENT) {
+		if ((ret = client_setup(s->ssl, t)) != 0)
+			goto fail_ssl;
+	} else {
+		SSL_set_accept_state(s->ssl);
+	}
+	s->ctx = zg__tls_ref(t);
+	s->handshaking = true;
+	c->tls = s;
+	if (!(t->flags & ZG_TLS_CLIENT)) /* a client's starts once connected */
+		zg_conn_set_deadline(c, t->handshake_timeout_ms);
+	return 0;
+fail:
+	BIO_free(s->rbio);
+	BIO_free(s->wbio);
+	SSL_free(s->ssl);
+	free(s);
+	return ret;
+fail_ssl:
+	SSL_free(s->ssl);
+	free(s);
+	return ret;
+}
+
+void zg__tls_detach(struct zg_conn *c)
+{
+	struct zg__tls_conn *s = c->tls;
+
+	if (!s)
+		return;
+	SSL_free(s->ssl);
+	zg_tls_free(s->ctx);
+	free(s->out);
+	free(s);
+	c->tls = NULL;
+}
+
+unsigned zg__tls_timeout(const struct zg_conn *c)
+{
+	return c->tls->ctx->handshake_timeout_ms;
+}
+
+bool zg__tls_handshaking(const struct zg_conn *c)
+{
+	return c->tls && c->tls->handshaking;
+}
+
+void zg__tls_input(struct zg_conn *c, const uint8_t *p, size_t n)
+{
+	if (BIO_write(c->tls->rbio, p, (int)n) != (int)n)
+		zg__conn_fail(c, -ENOMEM);
+}
+
+static void tls_fail(struct zg_conn *c, const char *what)
+{
+	save_error(what);
+	zg__log(c->r, ZG_LOG_INFO, "TLS: %s", tls_err);
+	zg__conn_fail(c, -EPROTO);
+}
+
+/* Kernel TLS would take over here; see the file comment. */
+static void ktls_consider(struct zg_conn *c)
+{
+	struct zg__tls_conn *s = c->tls;
+	const SSL_CIPHER *ci = SSL_get_current_cipher(s->ssl);
+
+	if ((s->ctx->flags & ZG_TLS_NO_KTLS) || s->ktls_logged ||
+	    !(c->r->features & ZG_FEAT_KTLS) || !ci)
+		return;
+	s->ktls_logged = true;
+	if (zg__ktls_cipher_ok(SSL_CIPHER_get_protocol_id(ci)))
+		zg__log(c->r, ZG_LOG_INFO,
+			"TLS: kernel TLS present, but the key hand-off is not implemented: user space");
+}
+
+static void handshake(struct zg_conn *c)
+{
+	struct zg__tls_conn *s = c->tls;
+	int ret = SSL_do_handshake(s->ssl), err;
+
+	if (ret == 1) {
+		s->handshaking = false;
+		zg_conn_set_deadline(c, 0);
+		ktls_consider(c);
+		zg__conn_opened(c);
+		/* plaintext written during the handshake (a client's) can go
+		 * now, even when the handshake's last message was the peer's */
+		if (c->out_len)
+			zg__conn_make_dirty(c);
+		return;
+	}
+	err = SSL_get_error(s->ssl, ret);
+	if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
+		tls_fail(c, "handshake");
+}
+
+/* Decrypt what rbio holds into the input, up to max_input. */
+static void decrypt(struct zg_conn *c)
+{
+	struct zg__tls_conn *s = c->tls;
+	size_t max = c->r->cfg.max_input;
+	bool got = false;
+
+	while (c->state == CS_OPEN && c->in_len < max && !c->eof) {
+		uint8_t *p = zg__conn_plain_room(c, RECORD_MAX);
+		size_t n;
+		int ret, err;
+
+		if (!p) {
+			zg__conn_fail(c, -ENOMEM);
+			return;
+		}
+		ret = SSL_read_ex(s->ssl, p, RECORD_MAX, &n);
+		if (ret == 1) {
+			zg__conn_plain_added(c, n);
+			got = true;
+			continue;
+		}
+		err = SSL_get_error(s->ssl, ret);
+		if (err == SSL_ERROR_ZERO_RETURN) {
+			c->eof = true; /* close_notify */
+			got = true;
+		} else if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+			tls_fail(c, "record");
+			return;
+		}
+		break;
+	}
+	if (got)
+		zg__conn_make_ready(c);
+}
+
+/* New ciphertext arrived, or room came back under max_input. */
+void zg__tls_read(struct zg_conn *c)
+{
+	struct zg__tls_conn *s = c->tls;
+
+	if (s->handshaking)
+		handshake(c);
+	if (c->tls && !s->handshaking && c->state == CS_OPEN)
+		decrypt(c);
+	/* handshake messages, alerts, tickets, key-update answers */
+	if (c->tls && BIO_ctrl_pending(s->wbio))
+		zg__conn_make_dirty(c);
+}
+
+static int out_reserve(struct zg__tls_conn *s, size_t n)
+{
+	size_t cap = s->out_cap ? s->out_cap : 32768;
+	uint8_t *p;
+
+	if (s->out_off && s->out_off == s->out_len)
+		s->out_off = s->out_len = 0;
+	if (s->out_len + n <= s->out_cap)
+		return 0;
+	while (cap < s->out_len + n)
+		cap *= 2;
+	p = realloc(s->out, cap);
+	if (!p)
+		return -ENOMEM;
+	s->out = p;
+	s->out_cap = cap;
+	return 0;
+}
+
+/* Move what OpenSSL wrote into wbio to the send buffer. */
+static int drain_wbio(struct zg_conn *c)
+{
+	struct zg__tls_conn *s = c->tls;
+	size_t pend;
+
+	while ((pend = BIO_ctrl_pending(s->wbio)) > 0) {
+		int n;
+		if (out_reserve(s, pend))
+			return -ENOMEM;
+		n = BIO_read(s->wbio, s->out + s->out_len, (int)pend);
+		if (n <= 0)
+			break;
+		s->out_len += (size_t)n;
+		c->out_len += (size_t)n;
+	}
+	return 0;
+}
+
+/* Encrypt queued plaintext, a record's worth at a time, while the
+ * ciphertext waiting to be sent stays under CIPHER_PENDING_MAX. */
+static int encrypt(struct zg_conn *c)
+{
+	struct zg__tls_conn *s = c->tls;
+	static _Thread_local uint8_t stage[RECORD_MAX];
+
+	while (s->out_len - s->out_off < CIPHER_PENDING_MAX) {
+		size_t n = zg__conn_take_output(c, stage, sizeof(stage)), done;
+		if (!n)
+			break;
+		if (SSL_write_ex(s->ssl, stage, n, &done) != 1 || done != n) {
+			tls_fail(c, "encrypt");
+			return -EPROTO;
+		}
+		if (drain_wbio(c))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* CLOSING with nothing left, or a half-close: close_notify first. */
+static void notify(struct zg_conn *c)
+{
+	struct zg__tls_conn *s = c->tls;
+
+	if (s->notify_sent || s->handshaking)
+		return;
+	s->notify_sent = true;
+	SSL_shutdown(s->ssl);
+}
+
+void zg__tls_flush(struct zg_conn *c)
+{
+	struct zg__tls_conn *s = c->tls;
+	bool plain_left;
+
+	if (c->send_inflight)
+		return;
+	if (!s->handshaking && encrypt(c))
+		return;
+	plain_left = c->out_len > s->out_len - s->out_off;
+	if (!plain_left && (c->state == CS_CLOSING || c->shut_wr))
+		notify(c);
+	if (drain_wbio(c)) {
+		zg__conn_fail(c, -ENOMEM);
+		return;
+	}
+	if (s->out_len > s->out_off) {
+		zg__conn_send_buf(c, s->out + s->out_off, s->out_len - s->out_off);
+		return;
+	}
+	if (plain_left)
+		return; /* plaintext waits for the handshake */
+	if (c->state == CS_CLOSING)
+		zg__conn_to_linger(c);
+	else if (c->shut_wr)
+		zg__conn_send_fin(c);
+}
+
+void zg__tls_sent(struct zg_conn *c, size_t n)
+{
+	struct zg__tls_conn *s = c->tls;
+
+	s->out_off += n;
+	if (s->out_off == s->out_len)
+		s->out_off = s->out_len = 0;
+}
+
+static SSL *ssl_of(const struct zg_conn *c)
+{
+	return c->tls && !c->tls->handshaking ? c->tls->ssl : NULL;
+}
+
+ZG_EXPORT const char *zg_conn_tls_alpn(const struct zg_conn *c, unsigned *len)
+{
+	const unsigned char *p = NULL;
+	unsigned n = 0;
+
+	if (ssl_of(c))
+		SSL_get0_alpn_selected(ssl_of(c), &p, &n);
+	if (len)
+		*len = n;
+	return n ? (const char *)p : NULL;
+}
+
+ZG_EXPORT const char *zg_conn_tls_version(const struct zg_conn *c)
+{
+	return ssl_of(c) ? SSL_get_version(ssl_of(c)) : NULL;
+}
+
+ZG_EXPORT const char *zg_conn_tls_cipher(const struct zg_conn *c)
+{
+	return ssl_of(c) ? SSL_get_cipher_name(ssl_of(c)) : NULL;
+}
+
+ZG_EXPORT void *zg_conn_tls_peer_cert(const struct zg_conn *c)
+{
+	return ssl_of(c) ? SSL_get0_peer_certificate(ssl_of(c)) : NULL;
+}
+
+ZG_EXPORT void *zg_conn_tls_ssl(const struct zg_conn *c)
+{
+	return c->tls ? c->tls->ssl : NULL;
+}
+
+#endif /* ZG_HAVE_TLS */
