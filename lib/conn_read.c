@@ -446,7 +446,8 @@ static bool keeps_too_much(const struct zg_conn *c)
 	/* ZG_RF_HOLD_INPUT: the application references its input (write_ref
 	 * on another connection); moving it would pull the bytes from under
 	 * those sends. It bounds what it holds itself. */
-	return in_ring && !(c->r->cfg.flags & ZG_RF_HOLD_INPUT) && (c->nsegs > c->r->cfg.compact_segs || zg__bufring_low(&c->r->buf));
+	return in_ring && !(c->r->cfg.flags & ZG_RF_HOLD_INPUT) &&
+	       (c->nsegs > c->r->cfg.compact_segs || zg__bufring_low(&c->r->buf));
 }
 
 /* Run on_data for a ready connection (from the reactor's ready list). */
