@@ -12,9 +12,6 @@ PKGS="gcc pkg-config meson ninja-build liburing-dev libcmocka-dev
 # tests/integration/test_libpq.c: libpq, and the server binaries it
 # starts its own cluster with (it never uses the package's service)
 PKGS="$PKGS postgresql libpq-dev"
-# tests/integration/test_libpq.c: libpq, and the server binaries it
-# starts its own cluster with (it never uses the package's service)
-PKGS="$PKGS postgresql libpq-dev"
 if [ "${1:-}" = "--fuzz" ]; then
 	PKGS="$PKGS clang-14 libclang-rt-14-dev"
 fi
