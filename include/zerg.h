@@ -178,6 +178,9 @@ int zg_reactor_new(const struct zg_reactor_config *cfg,
  * earlier run) before binding; without it bind fails with -EADDRINUSE.
  * A file that is not a socket is never removed. */
 #define ZG_LISTEN_UNLINK    (1u << 2)
+/* zg_server_config.listen_flags: with tls, only the TLS listeners, on
+ * port (tls_port is ignored; zg_server_port = zg_server_tls_port). */
+#define ZG_LISTEN_TLS_ONLY  (1u << 3)
 int zg_reactor_listen(struct zg_reactor *r, const struct sockaddr *addr,
 		      socklen_t len, int backlog, unsigned flags,
 		      uint16_t *port);

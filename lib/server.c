@@ -169,6 +169,15 @@ static int bind_listeners(struct zg_server *s)
 
 	for (unsigned i = 0; i < s->n; i++)
 		s->w[i].listen_fd = s->w[i].tls_fd = -1;
+	if (cfg->tls && (cfg->listen_flags & ZG_LISTEN_TLS_ONLY)) {
+		ret = parse_addr(cfg->host ? cfg->host : "0.0.0.0", cfg->port, &ss, &len);
+		if (!ret && ss.ss_family == AF_UNIX)
+			ret = -EINVAL;
+		if (!ret)
+			ret = bind_tcp(s, &ss, len, count, true, &s->tls_port);
+		s->port = s->tls_port;
+		return ret;
+	}
 	if (cfg->tls) {
 		/* the TLS port on the same host: a listener per reactor, or
 		 * reactor 0's only (TLS connections are not handed off) */

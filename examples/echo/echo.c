@@ -1,7 +1,10 @@
 /* The shortest correct libzerg server: echo every byte back.
  * Usage: zerg-echo [--port N] [--threads N] [--bufs N] [--no-bundle] [--inc]
+ *                  [--tls CERT KEY [--alpn LIST]]
  * (port 0: ephemeral; --bufs: ring buffers, 256 here; --no-bundle: one
- * buffer per recv; --inc: incremental buffers where the kernel has them) */
+ * buffer per recv; --inc: incremental buffers where the kernel has them;
+ * --tls: TLS only, with that PEM certificate and key, offering the ALPN
+ * protocols of LIST, e.g. h2,http/1.1) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +30,12 @@ int main(int argc, char **argv)
 	struct zg_server_config cfg;
 	struct zg_handler h = { .on_data = on_data };
 
+	struct zg_tls_config tc;
+	struct zg_tls *tls = NULL;
+	int ret;
+
 	zg_server_config_init(&cfg);
+	zg_tls_config_init(&tc);
 	/* Echo consumes every byte in the callback that sees it, so the ring
 	 * only has to cover one loop iteration's receives; a 1 MiB ring
 	 * stays in cache where the default 16 MiB does not (4096
@@ -47,6 +55,20 @@ int main(int argc, char **argv)
 			cfg.threads = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--bufs"))
 			cfg.reactor.buf_count = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--alpn"))
+			tc.alpn = argv[++i];
+		else if (!strcmp(argv[i], "--tls") && i + 2 < argc) {
+			tc.cert_file = argv[++i];
+			tc.key_file = argv[++i];
+		}
 	}
-	return run_server("zerg-echo", &cfg, &h);
+	if (tc.cert_file && zg_tls_new(&tc, &tls)) {
+		fprintf(stderr, "zerg-echo: TLS: %s\n", zg_tls_error());
+		return 1;
+	}
+	cfg.tls = tls;
+	cfg.listen_flags |= ZG_LISTEN_TLS_ONLY;
+	ret = run_server("zerg-echo", &cfg, &h);
+	zg_tls_free(tls);
+	return ret;
 }
