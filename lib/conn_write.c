@@ -171,7 +171,7 @@ ZG_EXPORT int zg_conn_flush(struct zg_conn *c)
 	if (c->state == CS_DEAD || c->state == CS_FREE)
 		return -EPIPE;
 	zg__conn_flush(c);
-	return 0;
+	return 0; /* a failure from here on is the connection's: on_close says it */
 }
 
 static bool use_zc(const struct zg_conn *c, const struct zg_wentry *e)

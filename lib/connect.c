@@ -100,7 +100,8 @@ ZG_EXPORT int zg_reactor_connect(struct zg_reactor *r, const struct sockaddr *ad
 		} else {
 			close(fd);
 		}
-		return c ? -ENOMEM : -EMFILE;
+		/* no slot: every slot taken, or the fd set could not grow */
+		return c || r->nfree ? -ENOMEM : -EMFILE;
 	}
 	c->state = CS_CONNECTING;
 	c->app_knows = true; /* on_close is owed even if the connect fails */

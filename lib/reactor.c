@@ -103,8 +103,10 @@ static int probe(struct zg_reactor *r)
 	struct io_uring_probe *pr = io_uring_get_probe_ring(&r->ring);
 	int ret = 0;
 
-	if (!pr)
+	if (!pr) {
+		zg__log(r, ZG_LOG_ERROR, "io_uring: the kernel gives no opcode probe (Linux 5.6+ needed, 6.0 for libzerg)");
 		return -ENOSYS;
+	}
 	if (!io_uring_opcode_supported(pr, IORING_OP_SEND_ZC))
 		ret = -ENOSYS;
 	io_uring_free_probe(pr);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <time.h>
 
@@ -27,6 +28,8 @@ ZG_EXPORT const char *zg_version_string(void)
 
 ZG_EXPORT const char *zg_strerror(int err)
 {
+	if (err == INT_MIN)
+		return "unknown error"; /* -INT_MIN does not exist */
 	if (err > 0)
 		err = -err;
 	switch (err) {
