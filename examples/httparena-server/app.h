@@ -22,7 +22,10 @@ struct app {
 	bool generated_db;          /* db_path is in the cache directory */
 	unsigned request_timeout_ms; /* a request that stalls half-way   */
 	unsigned idle_timeout_ms;    /* a keep-alive connection at rest  */
-	size_t output_backlog;       /* pause pipelining above this      */
+	size_t output_backlog;       /* per connection: pause pipelining
+	                              * above this much queued output    */
+	size_t output_budget;        /* per reactor: output held for
+	                              * peers that do not read (server.c) */
 	atomic_uint features;        /* ZG_FEAT_* of reactor 0            */
 };
 
@@ -36,6 +39,12 @@ struct worker {
 	struct gz *gz;
 	char *scratch;              /* documents before gzip, /db rows   */
 	size_t scratch_cap;
+	/* Output budget (server.c): what connections held when last seen,
+	 * and the list of them; new output of this loop pass. */
+	size_t held;
+	struct hconn *holders;
+	uint64_t pass_ms;
+	size_t pass_out;
 };
 
 enum route {
@@ -109,6 +118,10 @@ struct hconn {
 	bool deadline;           /* a hard deadline is armed: a partial
 	                          * head, or a body (see server.c)        */
 	bool blocked;            /* output backlog: wait for on_drain    */
+	size_t queued;           /* zg_conn_pending when last seen       */
+	size_t held;             /* counted in worker.held (server.c)    */
+	struct hconn *held_next, **held_prev;
+	struct zg_conn *c;
 	struct http_request req; /* last: the big one                    */
 };
 

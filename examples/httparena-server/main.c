@@ -231,6 +231,39 @@ static void features_text(const struct app *a, char *buf, size_t len)
 /* Main                                                                */
 /* ------------------------------------------------------------------ */
 
+/* Output limits: see after_response() in server.c. */
+#define OUTPUT_MARK   (1u << 20)  /* per connection, at least        */
+#define OUTPUT_BUDGET (32u << 20) /* per reactor, at least           */
+
+static size_t max_size(size_t a, size_t b)
+{
+	return a > b ? a : b;
+}
+
+/* The largest response a request can get with this data: the 6000-item
+ * document, plain or gzipped (its bound), a /json one, or what / and
+ * /echo keep. /db's 50 rows are far smaller. */
+static size_t largest_response(const struct app *a)
+{
+	size_t doc = render_bound(&a->large, a->large.n);
+	size_t n = max_size(doc, gz_bound(doc));
+	n = max_size(n, render_bound(&a->small, a->small.n));
+	n = max_size(n, render_bound(&a->ints, a->ints.n));
+	n = max_size(n, KEEP_MAX);
+	return n + HTTP_HEAD_MAX;
+}
+
+/* A connection stops being answered once more than output_backlog is
+ * queued and resumes in on_drain, which libzerg calls only for a queue
+ * that passed max_output / 2: so max_output is twice the mark. The mark
+ * holds the largest response, which may be written on top of it. */
+static void output_limits(struct app *a, struct zg_reactor_config *rc)
+{
+	a->output_backlog = max_size(OUTPUT_MARK, largest_response(a));
+	rc->max_output = 2 * a->output_backlog;
+	a->output_budget = max_size(OUTPUT_BUDGET, 4 * rc->max_output);
+}
+
 static int serve(const struct options *o, struct app *a)
 {
 	struct zg_server_config cfg;
@@ -252,7 +285,7 @@ static int serve(const struct options *o, struct app *a)
 		cfg.reactor.buf_count = o->bufs;
 	if (o->buf_size)
 		cfg.reactor.buf_size = o->buf_size;
-	a->output_backlog = cfg.reactor.max_output / 2;
+	output_limits(a, &cfg.reactor);
 	cfg.on_reactor_start = worker_start;
 	cfg.on_reactor_stop = worker_stop;
 

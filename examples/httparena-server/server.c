@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -73,7 +74,104 @@ static void next_request(struct hconn *h)
 	http_request_init(&h->req);
 }
 
-/* After a response: close when asked to, pause on a backlog. Returns 1
+/*
+ * Output back-pressure, for clients that pipeline requests faster than
+ * they read the answers, or never read them:
+ * - per connection: once more than output_backlog (1 MiB or the largest
+ *   response, see main.c) is queued, its requests are not parsed and it
+ *   is not read until libzerg calls on_drain (its queue has emptied). A
+ *   queue is thus at most twice that.
+ * - per reactor, what stays: output a connection still has queued when
+ *   its next turn comes or when it blocks (its peer is not taking it) is
+ *   "held". While the reactor holds more than output_budget that way, a
+ *   connection that holds some and asks for more is shed (aborted, which
+ *   frees its queue at once). A client that reads holds nothing and is
+ *   never shed.
+ * - per reactor, what passes: at most PASS_BUDGET of new output per
+ *   loop pass (nothing is sent before the pass ends); connections past
+ *   it wait for the next pass (see on_data).
+ * So memory stays flat however many clients do this, and the others go
+ * on being served.
+ *
+ * held is counted lazily: a queue shrinks as the kernel takes it without
+ * telling us, so the sum of what each connection held when last seen is
+ * an upper bound. When it looks over the budget, the list of holders is
+ * read again (zg_conn_pending) before anyone is shed.
+ */
+#define PASS_BUDGET (16u << 20)
+
+static void held_set(struct hconn *h, size_t n)
+{
+	struct worker *w = h->w;
+	if (n && !h->held) {
+		h->held_next = w->holders;
+		h->held_prev = &w->holders;
+		if (w->holders)
+			w->holders->held_prev = &h->held_next;
+		w->holders = h;
+	} else if (!n && h->held) {
+		*h->held_prev = h->held_next;
+		if (h->held_next)
+			h->held_next->held_prev = h->held_prev;
+	}
+	w->held = w->held - h->held + n;
+	h->held = n;
+}
+
+static bool over_budget(struct worker *w)
+{
+	if (w->held <= w->app->output_budget)
+		return false;
+	for (struct hconn *h = w->holders, *next; h; h = next) {
+		next = h->held_next;
+		held_set(h, zg_conn_pending(h->c));
+	}
+	return w->held > w->app->output_budget;
+}
+
+static void shed(struct zg_conn *c, struct hconn *h)
+{
+	held_set(h, 0);
+	zg_conn_close(c, ZG_CLOSE_ABORT); /* may free h */
+}
+
+/* New output of this loop pass; the reactor's clock, cached per loop
+ * iteration, tells passes apart. */
+static size_t *pass_output(struct worker *w, struct zg_conn *c)
+{
+	uint64_t now = zg_reactor_now_ms(zg_conn_reactor(c));
+	if (w->pass_ms != now) {
+		w->pass_ms = now;
+		w->pass_out = 0;
+	}
+	return &w->pass_out;
+}
+
+static int block(struct zg_conn *c, struct hconn *h, size_t pending)
+{
+	struct zg_read_view v;
+
+	held_set(h, pending);
+	if (over_budget(h->w)) {
+		shed(c, h);
+		return 0;
+	}
+	h->blocked = true;
+	zg_conn_pause_read(c);
+	/* Look at nothing more until on_drain: input left unexamined would
+	 * have on_data called again at once. */
+	zg_conn_read(c, &v);
+	zg_conn_advance(c, 0, v.len);
+	return 0;
+}
+
+static void unblock(struct hconn *h)
+{
+	held_set(h, 0);
+	h->blocked = false;
+}
+
+/* After a response: close when asked to, block on a backlog. Returns 1
  * to go on with the next request, 0 to leave on_data. */
 static int after_response(struct zg_conn *c, struct hconn *h)
 {
@@ -82,14 +180,11 @@ static int after_response(struct zg_conn *c, struct hconn *h)
 		return 0;
 	}
 	next_request(h);
-	/* A client that pipelines big responses without reading them: stop
-	 * answering once half of max_output is queued (libzerg calls
-	 * on_drain when such a queue has emptied, and we resume there)
-	 * rather than run into -ENOBUFS. */
-	if (zg_conn_pending(c) > h->w->app->output_backlog) {
-		h->blocked = true;
-		return 0;
-	}
+	size_t pending = zg_conn_pending(c);
+	*pass_output(h->w, c) += pending - h->queued;
+	h->queued = pending;
+	if (pending > h->w->app->output_backlog)
+		return block(c, h, pending);
 	return 1;
 }
 
@@ -251,28 +346,69 @@ static int on_body(struct zg_conn *c, struct hconn *h, const struct zg_read_view
 	return after_response(c, h);
 }
 
+/* A coarse clock (a few ns to read, a tick of 1-4 ms) is enough to
+ * bound a turn of a few ms. */
+static uint64_t coarse_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* One connection's turn on the reactor: requests are answered until the
+ * input runs out, the connection blocks on its backlog, or its turn ends:
+ * SLICE_MS have passed (checked between requests: 400 pipelined /db
+ * scans must not stall every other connection), or the pass has queued
+ * PASS_BUDGET. Then the rest is left unexamined and libzerg calls
+ * on_data again in its next loop iteration, after the other connections
+ * that are ready; the answers so far go out meanwhile. */
+#define SLICE_MS 2
+
+static bool turn_over(struct zg_conn *c, struct hconn *h, uint64_t start)
+{
+	return *pass_output(h->w, c) >= PASS_BUDGET || coarse_ms() - start >= SLICE_MS;
+}
+
 static void on_data(struct zg_conn *c)
 {
 	struct hconn *h = zg_conn_udata(c);
 	struct zg_read_view v;
+	uint64_t start = coarse_ms();
 
+	if (h->blocked) {
+		/* Bytes that were on their way came in: they wait. */
+		zg_conn_read(c, &v);
+		zg_conn_advance(c, 0, v.len);
+		return;
+	}
+	h->queued = zg_conn_pending(c);
+	held_set(h, h->queued);
+	if (h->queued && over_budget(h->w)) {
+		shed(c, h);
+		return;
+	}
 	while (!h->blocked) {
 		zg_conn_read(c, &v);
+		if (v.len && h->phase == PH_HEAD && turn_over(c, h, start)) {
+			zg_conn_advance(c, 0, 0);
+			return;
+		}
 		int more = h->phase == PH_BODY ? on_body(c, h, &v) : on_head(c, h, &v);
 		if (!more)
 			return;
 	}
-	/* Backlogged: look at nothing more until on_drain. */
-	zg_conn_read(c, &v);
-	zg_conn_advance(c, 0, v.len);
 }
 
+/* The queue has emptied. Parsing resumes from the loop, not in here (a
+ * send completion): the input, unexamined again, and resumed reading
+ * have libzerg call on_data in its next iteration. */
 static void on_drain(struct zg_conn *c)
 {
 	struct hconn *h = zg_conn_udata(c);
 	if (h && h->blocked) {
-		h->blocked = false;
-		on_data(c);
+		unblock(h);
+		zg_conn_advance(c, 0, 0);
+		zg_conn_resume_read(c);
 	}
 }
 
@@ -285,6 +421,7 @@ static void on_open(struct zg_conn *c)
 	}
 	memset(h, 0, offsetof(struct hconn, req));
 	h->w = zg_reactor_udata(zg_conn_reactor(c));
+	h->c = c;
 	next_request(h);
 	zg_conn_set_udata(c, h);
 }
@@ -294,8 +431,10 @@ static void on_close(struct zg_conn *c, int reason)
 {
 	struct hconn *h = zg_conn_udata(c);
 	(void)reason;
-	if (h)
+	if (h) {
+		unblock(h);
 		route_free(h);
+	}
 	free(h);
 	zg_conn_set_udata(c, NULL);
 }

@@ -65,6 +65,7 @@ DATE_RE = re.compile(rb"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d "
                      rb"\d\d:\d\d:\d\d GMT$")
 
 PORT = 0
+SERVER_PID = 0
 DATA = ""
 VERBOSE = False
 
@@ -690,8 +691,9 @@ def t_pipelining():
 
 
 def t_output_backlog():
-    # More pipelined output than the server may queue (64 MiB): it must
-    # pause and resume as we read, not fail.
+    # Far more pipelined output (70 MB) than the server queues for one
+    # connection (about 2 MiB): it must pause and resume as we read, many
+    # times over, not fail.
     c = Conn(timeout=20)
     c.send(req("GET", "/compression") * 64)
     time.sleep(0.5)
@@ -704,6 +706,76 @@ def t_output_backlog():
     eq(json.loads(first)["count"], 6000, "count")
     expect_ok(c.request(GET_RAW), "text/plain", b"55")
     c.close()
+
+
+def server_rss():
+    """The server's resident set, in bytes (VmRSS)."""
+    with open("/proc/%d/status" % SERVER_PID) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise Fail("no VmRSS")
+
+
+def server_has_asan():
+    """Is the server built with AddressSanitizer (libasan mapped)?"""
+    with open("/proc/%d/maps" % SERVER_PID) as f:
+        return any("libasan" in line for line in f)
+
+
+def settled_rss(limit=10.0):
+    """Sample VmRSS until it has not grown for a second (the server has
+    done what it will) or `limit` s pass; returns the largest sample."""
+    top, since = server_rss(), time.monotonic()
+    t_end = time.monotonic() + limit
+    while time.monotonic() < t_end and time.monotonic() - since < 1.0:
+        time.sleep(0.1)
+        rss = server_rss()
+        if rss > top + (1 << 20):
+            since = time.monotonic()
+        top = max(top, rss)
+    return top
+
+
+def t_output_budget():
+    # 64 clients pipeline 16 /compression requests each (18 MB of answers
+    # apiece) and never read. Each connection's queue stops at a small
+    # mark and each reactor's total is capped (past it connections are
+    # shed), so the server's memory stays flat, and fresh requests are
+    # answered meanwhile.
+    compression = req("GET", "/compression")
+    base = server_rss()
+    flood = []
+    for _ in range(64):
+        c = Conn(timeout=IO_TIMEOUT)
+        c.send(compression * 16)
+        flood.append(c)
+    for _ in range(3):
+        t0 = time.monotonic()
+        expect_ok(one(GET_RAW), "text/plain", b"55")
+        check(time.monotonic() - t0 < 5, "a fresh GET waited %.1f s" % (time.monotonic() - t0))
+    grown = settled_rss() - base
+    # ASan keeps up to 256 MiB of freed memory (its quarantine) resident.
+    bound = (200 + (256 if server_has_asan() else 0)) << 20
+    check(grown < bound, "VmRSS grew by %d MiB" % (grown >> 20))
+    expect_ok(one(GET_RAW), "text/plain", b"55")
+    # A flooder that reads now gets its answers, complete and in order,
+    # unless it was shed: then it sees the connection end.
+    shed, first = 0, None
+    for k, c in enumerate(flood):
+        c.s.settimeout(20)
+        try:
+            for i in range(16 if k < 2 else 1):
+                r = c.response()
+                first = first or r.body
+                eq((r.status, r.body), (200, first), "flood answer %d" % i)
+        except (EOFError, ConnectionResetError):
+            shed += 1
+    if VERBOSE:
+        print("# output budget: VmRSS grew by %d MiB, %d of 64 shed" % (grown >> 20, shed))
+    for c in flood:
+        c.reset()
+    expect_ok(one(GET_RAW), "text/plain", b"55")
 
 
 def send_split(c, raw, cuts, pause):
@@ -903,7 +975,7 @@ CHECKS = [
     t_baseline, t_chunked_forms, t_pipeline_endpoint, t_json, t_json_count, t_compression,
     t_upload, t_upload_20m_keepalive, t_expect_continue, t_db, t_not_found,
     t_method_not_allowed, t_noise, t_bad_framing, t_host, t_target_forms,
-    t_diagnostic_routes, t_limits, t_pipelining, t_output_backlog,
+    t_diagnostic_routes, t_limits, t_pipelining, t_output_backlog, t_output_budget,
     t_split_everywhere,
     t_connection_close, t_head, t_date, t_timeouts, t_body_trickle, t_resets, t_many_connections,
 ]
@@ -937,7 +1009,7 @@ def check_start_line(line, data):
 
 
 def main():
-    global PORT, DATA, VERBOSE
+    global PORT, SERVER_PID, DATA, VERBOSE
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True)
     ap.add_argument("--datagen", required=True)
@@ -957,6 +1029,7 @@ def main():
         stderr_path = os.path.join(tmp, "stderr")
         with open(stderr_path, "wb") as err:
             p, line = start_server(args.server, DATA, err)
+        SERVER_PID = p.pid
         try:
             PORT = check_start_line(line, DATA)
         except Fail as e:
