@@ -291,12 +291,17 @@ static void on_sent(void *arg)
 	maybe_finish(s->p);
 }
 
-/* Abort both sides: something went wrong in the middle of a batch. The
- * side holding references is closed first. */
+/* Abort both sides: something went wrong in the middle of a batch. An
+ * abort may run on_close at once, and the first one's on_close closes
+ * the other side too: the extra count keeps the pair until both calls
+ * have returned. The caller must not touch the pair afterwards. */
 static void pair_abort(struct pair *p)
 {
+	p->alive++;
 	side_close(&p->s[UP], true);
 	side_close(&p->s[CL], true);
+	if (--p->alive == 0)
+		pair_free(p);
 }
 
 /* Forward src's new input to the other side, by reference. */
