@@ -42,6 +42,13 @@ parse = {
     'value-ows': 'GET / HTTP/1.1\r\nHost: \t a \t\r\nX-Empty:\r\nX-Obs: caf\xe9\r\n\r\n',
     'http19': 'GET / HTTP/1.9\r\n' + H + '\r\n',
     'incomplete': 'GET /partial HTTP/1.1\r\nHost: a\r\nX-Long: aaaa',
+    # request-target forms (RFC 9112 3.2) and Host shapes
+    'absolute-form': 'GET http://example.com:8080/json?x=%41 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n'
+                     'GET HTTPS://a HTTP/1.1\r\n' + H + '\r\nGET http://a?q HTTP/1.1\r\n' + H + '\r\n',
+    'authority-form': 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n',
+    'asterisk-form': 'OPTIONS * HTTP/1.1\r\n' + H + '\r\n',
+    'host-ip-literal': 'GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\nGET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
+                       'GET / HTTP/1.1\r\nHost: xn--caf%C3%A9.example\r\n\r\n',
     # bad inputs
     'bad-space-before-colon': 'GET / HTTP/1.1\r\nHost : a\r\n\r\n',
     'bad-obs-fold': 'GET / HTTP/1.1\r\n' + H + 'X: a\r\n b\r\n\r\n',
@@ -68,6 +75,16 @@ parse = {
     'bad-too-many-fields': 'GET / HTTP/1.1\r\n' + H + ''.join('X-%d: v\r\n' % i for i in range(64)) + '\r\n',
     'bad-tls-hello': '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03',
     'bad-h2-preface': 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n',
+    'bad-absolute-userinfo': 'GET http://u@a/ HTTP/1.1\r\n' + H + '\r\n',
+    'bad-absolute-scheme': 'GET ftp://a/ HTTP/1.1\r\n' + H + '\r\n',
+    'bad-absolute-no-host': 'GET http:///x HTTP/1.1\r\n' + H + '\r\n',
+    'bad-connect-no-port': 'CONNECT example.com HTTP/1.1\r\n' + H + '\r\n',
+    'bad-asterisk-get': 'GET * HTTP/1.1\r\n' + H + '\r\n',
+    'bad-fragment': 'GET /a#b HTTP/1.1\r\n' + H + '\r\n',
+    'bad-pct': 'GET /a%4 HTTP/1.1\r\n' + H + '\r\n',
+    'bad-host-list': 'GET / HTTP/1.1\r\nHost: a, b\r\n\r\n',
+    'bad-host-userinfo': 'GET / HTTP/1.1\r\nHost: u@a\r\n\r\n',
+    'bad-host-empty': 'GET / HTTP/1.1\r\nHost:\r\n\r\n',
 }
 for name, data in parse.items():
     write('http_parse', name, data)
