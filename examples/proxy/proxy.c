@@ -72,7 +72,7 @@ struct side {
 	                         * other side, not yet released             */
 	uint32_t *lens;         /* lengths of the batches in flight, FIFO   */
 	unsigned lhead, llen, lcap;
-	uint32_t inline_lens[4];
+	uint32_t inline_lens[4];  /* lcap: a power of 2 */
 	bool open;              /* on_open ran                              */
 	bool eof;               /* c's peer sent FIN (seen by on_data)      */
 	bool shut;              /* zg_conn_shutdown(c): the other's FIN     */
@@ -200,14 +200,14 @@ static int lens_push(struct side *s, uint32_t n)
 		if (!l)
 			return -ENOMEM;
 		for (unsigned i = 0; i < s->llen; i++)
-			l[i] = s->lens[(s->lhead + i) % s->lcap];
+			l[i] = s->lens[(s->lhead + i) & (s->lcap - 1)];
 		if (s->lens != s->inline_lens)
 			free(s->lens);
 		s->lens = l;
 		s->lcap = cap;
 		s->lhead = 0;
 	}
-	s->lens[(s->lhead + s->llen++) % s->lcap] = n;
+	s->lens[(s->lhead + s->llen++) & (s->lcap - 1)] = n;
 	return 0;
 }
 
@@ -215,7 +215,7 @@ static uint32_t lens_pop(struct side *s)
 {
 	uint32_t n = s->lens[s->lhead];
 
-	s->lhead = (s->lhead + 1) % s->lcap;
+	s->lhead = (s->lhead + 1) & (s->lcap - 1);
 	s->llen--;
 	return n;
 }
