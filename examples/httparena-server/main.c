@@ -35,6 +35,8 @@ struct options {
 	unsigned rflags;
 	bool no_bundle;
 	bool pin;
+	unsigned tls_port;
+	const char *tls_cert, *tls_key;
 };
 
 static void usage(FILE *f, const char *prog)
@@ -54,7 +56,12 @@ static void usage(FILE *f, const char *prog)
 		"                           2) and their size (default: libzerg's)\n"
 		"  --inc                    incremental buffers where the kernel has them\n"
 		"  --no-bundle              one buffer per recv (bundles are the default\n"
-		"                           where the kernel has them)\n",
+		"                           where the kernel has them)\n"
+		"  --tls-port N             HTTP/1.1 over TLS on this port too (default\n"
+		"                           8081; 0: ephemeral) when a certificate is given\n"
+		"  --tls-cert F --tls-key F PEM certificate and key (default\n"
+		"                           /certs/server.{crt,key} when both exist; else\n"
+		"                           no TLS)\n",
 		prog);
 }
 
@@ -83,11 +90,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "buf-size", required_argument, NULL, 'B' },
 		{ "no-bundle", no_argument, NULL, 'N' },
 		{ "inc", no_argument, NULL, 'I' },
+		{ "tls-port", required_argument, NULL, 'T' },
+		{ "tls-cert", required_argument, NULL, 'C' },
+		{ "tls-key", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	int ch, bad = 0;
-	*o = (struct options){ .host = "0.0.0.0", .port = 8080,
+	*o = (struct options){ .host = "0.0.0.0", .port = 8080, .tls_port = 8081,
 			       .request_timeout_ms = 10000, .idle_timeout_ms = 60000 };
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -102,12 +112,40 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'B': bad |= parse_uint(optarg, 1u << 20, &o->buf_size); break;
 		case 'N': o->no_bundle = true; break;
 		case 'I': o->rflags |= ZG_RF_BUF_INC; break;
+		case 'T': bad |= parse_uint(optarg, 65535, &o->tls_port); break;
+		case 'C': o->tls_cert = optarg; break;
+		case 'K': o->tls_key = optarg; break;
 		case 'h': usage(stdout, argv[0]); exit(0);
 		default: bad = -1;
 		}
 	}
-	if (bad || optind != argc) {
+	if (bad || optind != argc || !o->tls_cert != !o->tls_key) {
 		usage(stderr, argv[0]);
+		return -1;
+	}
+	if (!o->tls_cert && !access("/certs/server.crt", R_OK) &&
+	    !access("/certs/server.key", R_OK)) {
+		o->tls_cert = "/certs/server.crt"; /* the benchmark's container */
+		o->tls_key = "/certs/server.key";
+	}
+	return 0;
+}
+
+/* json-tls (SPEC-HEAD.md 8): HTTP/1.1 only, so ALPN offers http/1.1 and
+ * nothing else; a client without ALPN (wrk) is served the same. */
+static int tls_context(const struct options *o, struct zg_tls **out)
+{
+	struct zg_tls_config tc;
+
+	*out = NULL;
+	if (!o->tls_cert)
+		return 0;
+	zg_tls_config_init(&tc);
+	tc.cert_file = o->tls_cert;
+	tc.key_file = o->tls_key;
+	tc.alpn = "http/1.1";
+	if (zg_tls_new(&tc, out)) {
+		fprintf(stderr, "httparena-server: TLS: %s\n", zg_tls_error());
 		return -1;
 	}
 	return 0;
@@ -286,6 +324,9 @@ static int serve(const struct options *o, struct app *a)
 	if (o->buf_size)
 		cfg.reactor.buf_size = o->buf_size;
 	output_limits(a, &cfg.reactor);
+	if (tls_context(o, &cfg.tls))
+		return 1;
+	cfg.tls_port = o->tls_port;
 	cfg.on_reactor_start = worker_start;
 	cfg.on_reactor_stop = worker_stop;
 
@@ -298,6 +339,7 @@ static int serve(const struct options *o, struct app *a)
 	signal(SIGPIPE, SIG_IGN);
 
 	rc = zg_server_new(&cfg, &http_handler, a, &s);
+	zg_tls_free(cfg.tls); /* the server holds its own reference */
 	if (rc == 0)
 		rc = zg_server_start(s);
 	if (rc) {
@@ -307,8 +349,11 @@ static int serve(const struct options *o, struct app *a)
 		return 1;
 	}
 	features_text(a, feats, sizeof(feats));
-	printf("httparena-server: port %u, threads %u, data %s, features %s\n",
-	       zg_server_port(s), zg_server_threads(s), a->data_dir, feats);
+	printf("httparena-server: port %u, threads %u, data %s, features %s", zg_server_port(s),
+	       zg_server_threads(s), a->data_dir, feats);
+	if (zg_server_tls_port(s))
+		printf(", tls-port %u", zg_server_tls_port(s));
+	printf("\n");
 	fflush(stdout);
 
 	sigwait(&sigs, &sig);
