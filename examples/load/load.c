@@ -72,6 +72,8 @@ static struct {
 	char *headers;             /* -H lines, each ending in CRLF      */
 	size_t headers_len;
 	const char *method;
+	const char *expect_body;   /* --expect-body                     */
+	size_t expect_len;
 	struct tmpl *t;
 	unsigned nt;
 	bool any_head;
@@ -106,6 +108,7 @@ static void usage(FILE *f)
 		"  -H, --header 'K: V'  add a header to the URL's request (repeatable)\n"
 		"  -m, --method M       method of the URL's request (default GET; HEAD expects no body)\n"
 		"      --path P         request path (overrides the URL's)\n"
+"      --expect-body TEXT  every response body must be TEXT (counted in errors.body)\n"
 		"      --timeout MS     close a connection that waits this long for an answer (default 10000)\n"
 		"      --connect-timeout MS  (default 5000)\n"
 		"      --drain-ms MS    after the run, wait this long for answers still due (default 2000)\n"
@@ -308,7 +311,7 @@ struct worker {
 	int err;
 	/* totals over all phases */
 	uint64_t sent, responses, unanswered, connects, reconnects;
-	uint64_t connect_errors, read_errors, write_errors, timeouts, parse_errors;
+	uint64_t connect_errors, read_errors, write_errors, timeouts, parse_errors, body_errors;
 	uint64_t server_closes;   /* closed by the server (FIN or Connection: close) */
 	int last_error;           /* the last connect or socket error (-errno) */
 	struct stats st[PH_N];
@@ -327,6 +330,13 @@ static inline uint64_t now_ns(void)
 }
 
 static void client_connect(struct client *cl);
+
+static inline void resp_reset(struct client *cl, bool no_body)
+{
+	zl_resp_init(&cl->rp, no_body);
+	if (o.expect_body)
+		zl_resp_expect(&cl->rp, o.expect_body, o.expect_len);
+}
 
 /* Write requests until DEPTH are in flight (or the per-connection limit
  * is reached). */
@@ -379,8 +389,9 @@ static void response_done(struct client *cl, struct stats *st, uint64_t now)
 	cl->done++;
 	if (cl->rp.flags & ZL_RESP_F_CLOSE)
 		cl->no_more = true;
-	zl_resp_init(&cl->rp, o.any_head && cl->done < cl->sent &&
-				      (cl->ts[cl->done % o.depth] & TS_HEAD));
+	if (cl->rp.flags & ZL_RESP_F_MISMATCH)
+		cl->w->body_errors++;
+	resp_reset(cl, o.any_head && cl->done < cl->sent && (cl->ts[cl->done % o.depth] & TS_HEAD));
 }
 
 static void cl_open(struct zg_conn *c)
@@ -526,7 +537,7 @@ static void client_connect(struct client *cl)
 	cl->sent = cl->done = 0;
 	cl->opened = false;
 	cl->no_more = false;
-	zl_resp_init(&cl->rp, false);
+	resp_reset(cl, false);
 	rc = zg_reactor_connect(cl->w->r, (struct sockaddr *)&o.addr, o.addr_len, &co, &cl->c);
 	if (rc) {
 		cl->c = NULL;
@@ -798,7 +809,7 @@ static double seconds(const char *s, const char *what)
 
 static void parse_args(int argc, char **argv)
 {
-	enum { OPT_RAW = 256, OPT_TIMEOUT, OPT_CTIMEOUT, OPT_DRAIN, OPT_NOPIN, OPT_JSON, OPT_PATH, OPT_ROTATE,
+	enum { OPT_EXPECT = 300, OPT_RAW = 256, OPT_TIMEOUT, OPT_CTIMEOUT, OPT_DRAIN, OPT_NOPIN, OPT_JSON, OPT_PATH, OPT_ROTATE,
 	       OPT_BUFS, OPT_BUFSIZE, OPT_RFLAGS };
 	static const struct option lo[] = {
 		{ "connections", required_argument, NULL, 'c' },
@@ -810,6 +821,7 @@ static void parse_args(int argc, char **argv)
 		{ "header", required_argument, NULL, 'H' },
 		{ "method", required_argument, NULL, 'm' },
 		{ "raw", required_argument, NULL, OPT_RAW },
+		{ "expect-body", required_argument, NULL, OPT_EXPECT },
 		{ "rotate-requests", no_argument, NULL, OPT_ROTATE },
 		{ "path", required_argument, NULL, OPT_PATH },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -847,6 +859,7 @@ static void parse_args(int argc, char **argv)
 		case 'm': o.method = optarg; break;
 		case 'q': o.quiet = true; break;
 		case OPT_RAW: o.raw = optarg; break;
+		case OPT_EXPECT: o.expect_body = optarg; o.expect_len = strlen(optarg); break;
 		case OPT_ROTATE: o.rotate_request = true; break;
 		case OPT_PATH: o.path = optarg; break;
 		case OPT_TIMEOUT: o.timeout_ms = (unsigned)num(optarg, "--timeout", 0, 86400000); break;
@@ -886,7 +899,7 @@ int main(int argc, char **argv)
 {
 	struct stats *tot;
 	struct worker sum = { 0 };
-	double t_start, t0, t1, cpu0, cpu1, cpu_start, win;
+	double t_start, t0, t1, t_end, cpu0, cpu1, cpu_start, win;
 	int cpus[CPU_SETSIZE];
 	unsigned ncpu, failed = 0;
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -964,6 +977,7 @@ int main(int argc, char **argv)
 			zg_reactor_stop(workers[i].r, 0);
 	for (unsigned i = 0; i < o.threads; i++)
 		pthread_join(workers[i].th, NULL);
+	t_end = mono_s();
 	if (failed)
 		return 1;
 
@@ -985,6 +999,7 @@ int main(int argc, char **argv)
 		sum.write_errors += w->write_errors;
 		sum.timeouts += w->timeouts;
 		sum.parse_errors += w->parse_errors;
+		sum.body_errors += w->body_errors;
 		sum.server_closes += w->server_closes;
 		if (w->last_error)
 			sum.last_error = w->last_error;
@@ -1039,17 +1054,20 @@ int main(int argc, char **argv)
 				   ",\"4xx\":%" PRIu64 ",\"5xx\":%" PRIu64 ",\"other\":%" PRIu64 "}",
 				classes[1], classes[2], classes[3], classes[4], classes[5], classes[0]);
 			fprintf(f, ",\"errors\":{\"connect\":%" PRIu64 ",\"read\":%" PRIu64 ",\"write\":%" PRIu64
-				   ",\"timeout\":%" PRIu64 ",\"parse\":%" PRIu64 ",\"last\":",
-				sum.connect_errors, sum.read_errors, sum.write_errors, sum.timeouts, sum.parse_errors);
+				   ",\"timeout\":%" PRIu64 ",\"parse\":%" PRIu64 ",\"body\":%" PRIu64 ",\"last\":",
+				sum.connect_errors, sum.read_errors, sum.write_errors, sum.timeouts, sum.parse_errors,
+				sum.body_errors);
 			json_str(f, sum.last_error ? zg_strerror(sum.last_error) : "");
 			fputc('}', f);
 			fprintf(f, ",\"totals\":{\"sent\":%" PRIu64 ",\"responses\":%" PRIu64 ",\"unanswered\":%" PRIu64
 				   ",\"connects\":%" PRIu64 ",\"reconnects\":%" PRIu64 ",\"server_closes\":%" PRIu64
-				   ",\"warmup_responses\":%" PRIu64 ",\"drain_responses\":%" PRIu64 "}",
+				   ",\"warmup_responses\":%" PRIu64 ",\"drain_responses\":%" PRIu64
+				   ",\"status_errors\":%" PRIu64 "}",
 				sum.sent, sum.responses, sum.unanswered, sum.connects, sum.reconnects,
-				sum.server_closes, tot[PH_WARMUP].responses, tot[PH_DRAIN].responses);
-			fprintf(f, ",\"cpu_s\":%.3f,\"cpu_us_per_req\":%.3f,\"total_cpu_s\":%.3f}\n", cpu,
-				m->responses ? 1e6 * cpu / m->responses : 0.0, total_cpu);
+				sum.server_closes, tot[PH_WARMUP].responses, tot[PH_DRAIN].responses,
+				tot[PH_WARMUP].status_errors + m->status_errors + tot[PH_DRAIN].status_errors);
+			fprintf(f, ",\"cpu_s\":%.3f,\"cpu_us_per_req\":%.3f,\"total_cpu_s\":%.3f,\"run_s\":%.6f}\n",
+				cpu, m->responses ? 1e6 * cpu / m->responses : 0.0, total_cpu, t_end - t_start);
 		} else {
 			printf("zerg-load %s: %u connection(s), %u thread(s), depth %u%s, %.2f s",
 			       o.target, o.conns, o.threads, o.depth,
@@ -1078,9 +1096,9 @@ int main(int argc, char **argv)
 			       " closed by the server\n",
 			       sum.connects, sum.reconnects, sum.server_closes);
 			printf("  errors      connect %" PRIu64 ", read %" PRIu64 ", write %" PRIu64
-			       ", timeout %" PRIu64 ", parse %" PRIu64 "%s%s\n",
+			       ", timeout %" PRIu64 ", parse %" PRIu64 ", body %" PRIu64 "%s%s\n",
 			       sum.connect_errors, sum.read_errors, sum.write_errors, sum.timeouts,
-			       sum.parse_errors, sum.last_error ? "; last: " : "",
+			       sum.parse_errors, sum.body_errors, sum.last_error ? "; last: " : "",
 			       sum.last_error ? zg_strerror(sum.last_error) : "");
 			printf("  totals      sent %" PRIu64 ", answered %" PRIu64 ", unanswered %" PRIu64 "\n",
 			       sum.sent, sum.responses, sum.unanswered);

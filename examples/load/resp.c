@@ -364,6 +364,8 @@ body:
 		size_t left = n - i, take;
 
 		if (st == ST_DONE) {
+			if (r->expect && r->body != r->expect_len)
+				r->flags |= ZL_RESP_F_MISMATCH;
 			r->state = ST_DONE;
 			*used = i;
 			return ZL_RESP_DONE;
@@ -377,6 +379,9 @@ body:
 		case ST_BODY:
 		case ST_CDATA:
 			take = left < r->n ? left : (size_t)r->n;
+			if (r->expect && !(r->flags & ZL_RESP_F_MISMATCH) &&
+			    (r->body + take > r->expect_len || memcmp(p + i, r->expect + r->body, take)))
+				r->flags |= ZL_RESP_F_MISMATCH;
 			r->n -= take;
 			r->body += take;
 			i += take;
@@ -384,6 +389,9 @@ body:
 				st = st == ST_BODY ? ST_DONE : ST_CDATA_CR;
 			break;
 		case ST_EOF:
+			if (r->expect && !(r->flags & ZL_RESP_F_MISMATCH) &&
+			    (r->body + left > r->expect_len || memcmp(p + i, r->expect + r->body, left)))
+				r->flags |= ZL_RESP_F_MISMATCH;
 			r->body += left;
 			i = n;
 			break;
@@ -483,6 +491,8 @@ body:
 int zl_resp_eof(struct zl_resp *r)
 {
 	if (r->state == ST_EOF) {
+		if (r->expect && r->body != r->expect_len)
+			r->flags |= ZL_RESP_F_MISMATCH;
 		r->state = ST_DONE;
 		return ZL_RESP_DONE;
 	}

@@ -42,6 +42,7 @@ enum {
 #define ZL_RESP_F_TE        (1u << 3) /* a Transfer-Encoding was given     */
 #define ZL_RESP_F_KEEPALIVE (1u << 4) /* Connection: keep-alive            */
 #define ZL_RESP_F_UNTIL_EOF (1u << 5) /* the body runs until end of stream */
+#define ZL_RESP_F_MISMATCH  (1u << 6) /* the body is not the expected one  */
 
 /* Limits: a response head longer than this, or with more header lines,
  * is an error (a load generator is not a browser). */
@@ -68,11 +69,22 @@ struct zl_resp {
 	uint64_t cl;       /* the Content-Length value being read             */
 	uint64_t body;     /* body bytes (chunked: the data only)             */
 	char tok[20];      /* lower-cased header name or value token          */
+	const uint8_t *expect; /* zl_resp_expect: the body it must have       */
+	size_t expect_len;
 };
 
 /* Ready the parser for the next response; no_body when that response
  * answers a HEAD request. */
 void zl_resp_init(struct zl_resp *r, bool no_body);
+
+/* After zl_resp_init: compare the body (chunked: its data) with
+ * p[0..n) as it streams past; ZL_RESP_F_MISMATCH is set on the done
+ * response when it differs. p must outlive the response. */
+static inline void zl_resp_expect(struct zl_resp *r, const void *p, size_t n)
+{
+	r->expect = (const uint8_t *)p;
+	r->expect_len = n;
+}
 
 /* Parse up to n bytes. Returns ZL_RESP_DONE with *used = the bytes up to
  * and including the response's last one, ZL_RESP_MORE with *used = n, or

@@ -286,6 +286,16 @@ static void test_chunked_pipelined(void **state)
 	assert_int_equal(J(NULL, "threads"), 2);
 	assert_int_equal(atomic_load(&srv_requests), J("totals", "sent"));
 	assert_int_equal(J(NULL, "bytes"), (sizeof(R_CHUNKED) - 1) * J(NULL, "requests"));
+	assert_int_equal(J("errors", "body"), 0);
+
+	/* --expect-body: the chunked data is "hello, world"; a wrong
+	 * expectation counts every response */
+	server_url("/chunked");
+	assert_int_equal(run_load((const char *[]){ url, "-c", "2", "-d", "0.3", "--expect-body", "hello, world", NULL }), 0);
+	consistent();
+	assert_int_equal(J("errors", "body"), 0);
+	assert_int_equal(run_load((const char *[]){ url, "-c", "2", "-d", "0.3", "--expect-body", "hello", NULL }), 0);
+	assert_int_equal(J("errors", "body"), J("totals", "responses"));
 
 	/* the same answer arriving 3 bytes at a time */
 	reset_counts();

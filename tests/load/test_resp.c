@@ -374,6 +374,44 @@ static void test_httparena_like(void **state)
 	all_cuts(s, 0, false, w, 3);
 }
 
+/* zl_resp_expect: the body compared as it streams, cut anywhere */
+static void test_expect(void **state)
+{
+	static const char *streams[] = {
+		"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n20971520",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n209\r\n5\r\n71520\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n20971521",
+		"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n2097152",
+		"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n209715200",
+		"HTTP/1.1 204 No Content\r\n\r\n",
+	};
+	static const bool good[] = { true, true, false, false, false, false };
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(streams) / sizeof(streams[0]); k++) {
+		size_t len = strlen(streams[k]);
+
+		for (size_t cut = 0; cut < len; cut++) {
+			struct zl_resp r;
+			size_t used, off = 0;
+			int rc = ZL_RESP_MORE;
+
+			zl_resp_init(&r, false);
+			zl_resp_expect(&r, "20971520", 8);
+			if (cut) {
+				rc = zl_resp_feed(&r, (const uint8_t *)streams[k], cut, &used);
+				assert_int_equal(rc, ZL_RESP_MORE);
+				off = cut;
+			}
+			rc = zl_resp_feed(&r, (const uint8_t *)streams[k] + off, len - off, &used);
+			assert_int_equal(rc, ZL_RESP_DONE);
+			if (!(r.flags & ZL_RESP_F_MISMATCH) != good[k])
+				fail_msg("stream %zu cut at %zu: mismatch %d", k, cut,
+					 !!(r.flags & ZL_RESP_F_MISMATCH));
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,6 +424,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_httparena_like),
+		cmocka_unit_test(test_expect),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
