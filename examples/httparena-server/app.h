@@ -39,12 +39,18 @@ struct worker {
 	struct gz *gz;
 	char *scratch;              /* documents before gzip, /db rows   */
 	size_t scratch_cap;
-	/* Output budget (server.c): what connections held when last seen,
-	 * and the list of them; new output of this loop pass. */
+	/* Output budget (server.c): the queues of connections as last seen,
+	 * and the list of them; new output of this loop pass; the
+	 * connection whose turn it is. */
 	size_t held;
 	struct hconn *holders;
 	uint64_t pass_ms;
 	size_t pass_out;
+	struct hconn *turn;
+	/* Connections whose turn ended, waiting for the next iteration
+	 * (server.c), and whether a post will wake them. */
+	struct hconn *later_head, **later_tail;
+	bool wake_posted;
 };
 
 enum route {
@@ -118,9 +124,14 @@ struct hconn {
 	bool deadline;           /* a hard deadline is armed: a partial
 	                          * head, or a body (see server.c)        */
 	bool blocked;            /* output backlog: wait for on_drain    */
+	/* Output budget (server.c) */
 	size_t queued;           /* zg_conn_pending when last seen       */
-	size_t held;             /* counted in worker.held (server.c)    */
+	size_t carried;          /* ... when its last turn started       */
+	uint64_t turn_ms;        /* the pass of its last turn            */
+	size_t held;             /* counted in worker.held               */
 	struct hconn *held_next, **held_prev;
+	bool later;              /* on the worker's later queue          */
+	struct hconn *later_next, **later_prev;
 	struct zg_conn *c;
 	struct http_request req; /* last: the big one                    */
 };

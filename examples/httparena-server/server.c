@@ -81,24 +81,41 @@ static void next_request(struct hconn *h)
  *   response, see main.c) is queued, its requests are not parsed and it
  *   is not read until libzerg calls on_drain (its queue has emptied). A
  *   queue is thus at most twice that.
- * - per reactor, what stays: output a connection still has queued when
- *   its next turn comes or when it blocks (its peer is not taking it) is
- *   "held". While the reactor holds more than output_budget that way, a
- *   connection that holds some and asks for more is shed (aborted, which
- *   frees its queue at once). A client that reads holds nothing and is
- *   never shed.
- * - per reactor, what passes: at most PASS_BUDGET of new output per
- *   loop pass (nothing is sent before the pass ends); connections past
- *   it wait for the next pass (see on_data).
+ * - per loop pass: at most PASS_BUDGET of new output (nothing is sent
+ *   before the pass ends); connections past it wait for the next pass
+ *   (see on_data).
+ * - per reactor: all queued output, at most output_budget. Past it, the
+ *   connections whose output is stuck (queued before this pass: their
+ *   peers are not taking it) are shed, aborted, which frees their queues
+ *   at once. Output just queued for a client is never a reason to shed
+ *   it, so a client that reads its answers is never shed.
  * So memory stays flat however many clients do this, and the others go
  * on being served.
  *
- * held is counted lazily: a queue shrinks as the kernel takes it without
- * telling us, so the sum of what each connection held when last seen is
- * an upper bound. When it looks over the budget, the list of holders is
- * read again (zg_conn_pending) before anyone is shed.
+ * Counted lazily: each connection records its queue when its turn ends
+ * (the holders list); queues shrink as the kernel takes them without
+ * telling us, so the sum is an upper bound, and the list is read again
+ * (zg_conn_pending) before anyone is shed.
  */
 #define PASS_BUDGET (16u << 20)
+
+/* The reactor's clock is cached per loop iteration: it tells passes
+ * apart. */
+static uint64_t pass_now(struct zg_conn *c)
+{
+	return zg_reactor_now_ms(zg_conn_reactor(c));
+}
+
+/* New output of this loop pass. */
+static size_t *pass_output(struct worker *w, struct zg_conn *c)
+{
+	uint64_t now = pass_now(c);
+	if (w->pass_ms != now) {
+		w->pass_ms = now;
+		w->pass_out = 0;
+	}
+	return &w->pass_out;
+}
 
 static void held_set(struct hconn *h, size_t n)
 {
@@ -118,44 +135,48 @@ static void held_set(struct hconn *h, size_t n)
 	h->held = n;
 }
 
-static bool over_budget(struct worker *w)
+/* The part of a holder's queue from before this pass. */
+static size_t stuck(const struct hconn *h, uint64_t now)
 {
-	if (w->held <= w->app->output_budget)
-		return false;
-	for (struct hconn *h = w->holders, *next; h; h = next) {
+	if (h->turn_ms != now)
+		return h->held;
+	return h->carried < h->held ? h->carried : h->held;
+}
+
+static void shed(struct hconn *h)
+{
+	held_set(h, 0);
+	zg_conn_close(h->c, ZG_CLOSE_ABORT); /* may free h */
+}
+
+/* Over the budget: read every holder's queue again, then shed stuck
+ * ones (cur, whose turn this is, last) until under. Returns true if cur
+ * was shed. */
+static bool reclaim(struct worker *w, struct hconn *cur, uint64_t now)
+{
+	size_t budget = w->app->output_budget;
+	struct hconn *h, *next;
+
+	for (h = w->holders; h; h = next) {
 		next = h->held_next;
 		held_set(h, zg_conn_pending(h->c));
 	}
-	return w->held > w->app->output_budget;
-}
-
-static void shed(struct zg_conn *c, struct hconn *h)
-{
-	held_set(h, 0);
-	zg_conn_close(c, ZG_CLOSE_ABORT); /* may free h */
-}
-
-/* New output of this loop pass; the reactor's clock, cached per loop
- * iteration, tells passes apart. */
-static size_t *pass_output(struct worker *w, struct zg_conn *c)
-{
-	uint64_t now = zg_reactor_now_ms(zg_conn_reactor(c));
-	if (w->pass_ms != now) {
-		w->pass_ms = now;
-		w->pass_out = 0;
+	for (h = w->holders; h && w->held > budget; h = next) {
+		next = h->held_next;
+		if (h != cur && stuck(h, now))
+			shed(h);
 	}
-	return &w->pass_out;
+	if (w->held > budget && stuck(cur, now)) {
+		shed(cur);
+		return true;
+	}
+	return false;
 }
 
-static int block(struct zg_conn *c, struct hconn *h, size_t pending)
+static int block(struct zg_conn *c, struct hconn *h)
 {
 	struct zg_read_view v;
 
-	held_set(h, pending);
-	if (over_budget(h->w)) {
-		shed(c, h);
-		return 0;
-	}
 	h->blocked = true;
 	zg_conn_pause_read(c);
 	/* Look at nothing more until on_drain: input left unexamined would
@@ -184,7 +205,7 @@ static int after_response(struct zg_conn *c, struct hconn *h)
 	*pass_output(h->w, c) += pending - h->queued;
 	h->queued = pending;
 	if (pending > h->w->app->output_backlog)
-		return block(c, h, pending);
+		return block(c, h);
 	return 1;
 }
 
@@ -355,13 +376,24 @@ static uint64_t coarse_ms(void)
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
-/* One connection's turn on the reactor: requests are answered until the
- * input runs out, the connection blocks on its backlog, or its turn ends:
- * SLICE_MS have passed (checked between requests: 400 pipelined /db
- * scans must not stall every other connection), or the pass has queued
- * PASS_BUDGET. Then the rest is left unexamined and libzerg calls
- * on_data again in its next loop iteration, after the other connections
- * that are ready; the answers so far go out meanwhile. */
+/*
+ * One connection's turn on the reactor: requests are answered until the
+ * input runs out, the connection blocks on its backlog, or the turn
+ * ends: SLICE_MS have passed (checked between requests: 400 pipelined
+ * /db scans must not stall every other connection), or this loop pass
+ * has queued PASS_BUDGET. The rest of the input then waits for a later
+ * pass; the answers so far go out meanwhile.
+ *
+ * Round robin across passes: a connection skipped because the pass is
+ * spent (it got no turn) leaves its input unexamined, so libzerg calls
+ * on_data again in its next iteration, in the order they were skipped.
+ * One whose turn ended goes to the worker's "later" queue, which a
+ * zg_reactor_post() hands back to libzerg at the start of the next
+ * iteration: behind the skipped ones. Otherwise the connections served
+ * first would be served first again, pass after pass, and the others
+ * (a fresh GET) would wait for them all to block. (A post, not a timer:
+ * zg_timer_start() refreshes the cached clock that tells passes apart.)
+ */
 #define SLICE_MS 2
 
 static bool turn_over(struct zg_conn *c, struct hconn *h, uint64_t start)
@@ -369,34 +401,103 @@ static bool turn_over(struct zg_conn *c, struct hconn *h, uint64_t start)
 	return *pass_output(h->w, c) >= PASS_BUDGET || coarse_ms() - start >= SLICE_MS;
 }
 
-static void on_data(struct zg_conn *c)
+static void later_del(struct worker *w, struct hconn *h)
 {
-	struct hconn *h = zg_conn_udata(c);
+	*h->later_prev = h->later_next;
+	if (h->later_next)
+		h->later_next->later_prev = h->later_prev;
+	else
+		w->later_tail = h->later_prev;
+	h->later = false;
+}
+
+static void wake_later(void *arg);
+
+static void wait_later(struct zg_conn *c, struct hconn *h)
+{
+	struct worker *w = h->w;
+	struct zg_read_view v;
+
+	if (!w->wake_posted) {
+		if (zg_reactor_post(zg_conn_reactor(c), wake_later, w)) {
+			zg_conn_advance(c, 0, 0); /* stopping: libzerg's order will do */
+			return;
+		}
+		w->wake_posted = true;
+	}
+	/* libzerg need not call on_data for it: wake_later will. */
+	zg_conn_read(c, &v);
+	zg_conn_advance(c, 0, v.len);
+	h->later = true;
+	h->later_next = NULL;
+	h->later_prev = w->later_tail;
+	*w->later_tail = h;
+	w->later_tail = &h->later_next;
+}
+
+/* Each waiting connection's input is unexamined again, and resuming its
+ * reading has libzerg queue it for on_data. */
+static void wake_later(void *arg)
+{
+	struct worker *w = arg;
+	w->wake_posted = false;
+	while (w->later_head) {
+		struct hconn *h = w->later_head;
+		later_del(w, h);
+		zg_conn_advance(h->c, 0, 0);
+		zg_conn_resume_read(h->c);
+	}
+}
+
+static void serve(struct zg_conn *c, struct hconn *h)
+{
 	struct zg_read_view v;
 	uint64_t start = coarse_ms();
 
-	if (h->blocked) {
-		/* Bytes that were on their way came in: they wait. */
-		zg_conn_read(c, &v);
-		zg_conn_advance(c, 0, v.len);
-		return;
-	}
-	h->queued = zg_conn_pending(c);
-	held_set(h, h->queued);
-	if (h->queued && over_budget(h->w)) {
-		shed(c, h);
-		return;
-	}
-	while (!h->blocked) {
+	for (unsigned turn = 0; !h->blocked; turn++) {
 		zg_conn_read(c, &v);
 		if (v.len && h->phase == PH_HEAD && turn_over(c, h, start)) {
-			zg_conn_advance(c, 0, 0);
+			if (turn)
+				wait_later(c, h);
+			else
+				zg_conn_advance(c, 0, 0); /* skipped */
 			return;
 		}
 		int more = h->phase == PH_BODY ? on_body(c, h, &v) : on_head(c, h, &v);
 		if (!more)
 			return;
 	}
+}
+
+static void on_data(struct zg_conn *c)
+{
+	struct hconn *h = zg_conn_udata(c);
+	struct worker *w = h->w;
+	uint64_t now = pass_now(c);
+
+	if (h->blocked || h->later) {
+		/* Bytes that were on their way came in, or new ones while it
+		 * waits for its turn: they wait too. */
+		struct zg_read_view v;
+		zg_conn_read(c, &v);
+		zg_conn_advance(c, 0, v.len);
+		return;
+	}
+	/* What is still queued from before is stuck: don't add to it while
+	 * the reactor is over its budget. */
+	h->carried = h->queued = zg_conn_pending(c);
+	h->turn_ms = now;
+	held_set(h, h->queued);
+	if (h->carried && w->held > w->app->output_budget && reclaim(w, h, now))
+		return;
+	w->turn = h;
+	serve(c, h);
+	if (w->turn != h)
+		return; /* closed and freed on the way */
+	w->turn = NULL;
+	held_set(h, zg_conn_pending(c));
+	if (w->held > w->app->output_budget)
+		reclaim(w, h, now);
 }
 
 /* The queue has emptied. Parsing resumes from the loop, not in here (a
@@ -433,7 +534,11 @@ static void on_close(struct zg_conn *c, int reason)
 	(void)reason;
 	if (h) {
 		unblock(h);
+		if (h->later)
+			later_del(h->w, h);
 		route_free(h);
+		if (h->w->turn == h)
+			h->w->turn = NULL;
 	}
 	free(h);
 	zg_conn_set_udata(c, NULL);
@@ -486,6 +591,7 @@ void worker_start(struct zg_reactor *r, void *udata)
 	http_format_date(w->date, time(NULL));
 	if (zg_timer_new(r, tick, w, &w->clock) == 0)
 		zg_timer_start(w->clock, 1000, 1000);
+	w->later_tail = &w->later_head;
 	w->gz = gz_new();
 	if (!w->gz)
 		abort();
