@@ -5,8 +5,10 @@
  * - http_parse(): an incremental, allocation-free request-head parser
  *   over one contiguous byte span. The caller hands it the unconsumed
  *   input (which may grow between calls, same prefix); it resumes where
- *   it stopped and rejects the first invalid byte at once, so garbage is
- *   answered promptly instead of after a "\r\n\r\n" that never comes.
+ *   it stopped and rejects a byte no element may hold at once, and an
+ *   element that is wrong as a whole (a request-target's form, a Host)
+ *   when it ends, so garbage is answered promptly instead of after a
+ *   "\r\n\r\n" that never comes.
  * - http_chunked_step(): a chunked-body decoder that works across any
  *   split of its input (it keeps its own state, never looks back).
  * - http_head_*(): a response-head writer for small heads written
