@@ -303,8 +303,8 @@ void zg__conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe)
 		append_input(c, cqe->flags >> IORING_CQE_BUFFER_SHIFT, res, cqe->flags);
 	} else if (res == 0) {
 		c->eof = true;
-		if (c->state == CS_LINGER)
-			zg__conn_to_dead(c);
+		if (c->state == CS_LINGER || (c->state == CS_OPEN && !c->app_knows))
+			zg__conn_to_dead(c); /* (a TLS peer gone mid-handshake) */
 		else if (c->state == CS_OPEN)
 			zg__conn_make_ready(c);
 	} else if (res == -ENOBUFS) {
@@ -455,7 +455,8 @@ void zg__conn_dispatch(struct zg_conn *c)
 {
 	struct zg_reactor *r = c->r;
 
-	if (c->state != CS_OPEN)
+	/* not before on_open: a TLS connection's handshake is not done */
+	if (c->state != CS_OPEN || !c->app_knows)
 		return;
 	if (c->in_len > c->examined || c->eof) {
 		c->in_cb = true;

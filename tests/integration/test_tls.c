@@ -74,11 +74,21 @@ static const struct zg_handler client_h = { .on_open = cl_open, .on_data = cl_da
 static int srv_closes;
 static char srv_alpn[32];
 
+static int srv_unopened_calls; /* callbacks before on_open: a bug */
+
 static void srv_open(struct zg_conn *c)
 {
 	unsigned n;
 	const char *a = zg_conn_tls_alpn(c, &n);
 	snprintf(srv_alpn, sizeof(srv_alpn), "%.*s", a ? (int)n : 0, a ? a : "");
+	zg_conn_set_udata(c, srv_alpn); /* "on_open ran" */
+}
+
+static void srv_data(struct zg_conn *c)
+{
+	if (!zg_conn_udata(c))
+		srv_unopened_calls++;
+	it_echo_on_data(c);
 }
 
 static void srv_close(struct zg_conn *c, int reason)
@@ -88,7 +98,7 @@ static void srv_close(struct zg_conn *c, int reason)
 	srv_closes++;
 }
 
-static const struct zg_handler server_h = { .on_open = srv_open, .on_data = it_echo_on_data,
+static const struct zg_handler server_h = { .on_open = srv_open, .on_data = srv_data,
 					    .on_close = srv_close };
 
 static struct zg_tls *server_tls(unsigned timeout_ms)
@@ -295,7 +305,14 @@ static void test_bad_peers(void **state)
 	shutdown(fd, SHUT_WR);
 	assert_true(IT_PUMP(r, closed(r) == 3));
 	close(fd);
+	/* a peer gone mid-handshake (FIN after a partial ClientHello): the
+	 * end of stream must not reach on_data before on_open */
+	fd = it_connect(port);
+	assert_int_equal(it_send_all(fd, "\x16\x03\x01", 3, 1000), 0);
+	close(fd);
+	assert_true(IT_PUMP(r, closed(r) == 4));
 	assert_int_equal(srv_closes, 0);
+	assert_int_equal(srv_unopened_calls, 0);
 	it_reactor_end(r);
 	zg_tls_free(st);
 }
