@@ -398,6 +398,10 @@ ZG_EXPORT int zg_conn_advance(struct zg_conn *c, size_t consumed, size_t examine
 		else
 			zg__conn_recv_update(c);
 	}
+	/* Outside on_data (on_drain, a post, a timer), input left unexamined
+	 * is for on_data to see next iteration, as inside it. */
+	if (!c->in_cb && c->examined < c->in_len && c->state == CS_OPEN)
+		zg__conn_make_ready(c);
 	return 0;
 }
 

@@ -162,10 +162,11 @@ ZG_EXPORT int zg_timer_new(struct zg_reactor *r, zg_timer_fn cb, void *arg,
 ZG_EXPORT void zg_timer_start(struct zg_timer *t, uint64_t timeout_ms,
 			      uint64_t repeat_ms)
 {
+	/* A fresh clock for this timer only: the loop's cached now_ms stays
+	 * as it was for the rest of the pass (callers compare against it). */
 	uint64_t now = zg__clock_ms();
 
 	t->repeat = repeat_ms;
-	t->r->now_ms = now;
 	/* saturate: now + a huge timeout must not wrap into the past */
 	zg__timer_arm_at(t, timeout_ms > UINT64_MAX - now ? UINT64_MAX : now + timeout_ms);
 }
