@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Datasets: load (jansson), generate (deterministic), write; the DB. */
 #include "data.h"
-#include "fmt.h"
+#include "http_fmt.h"
 #include "jsonw.h"
 
 #include <errno.h>
@@ -343,7 +343,7 @@ static const struct layout oneline = {
 
 static void put_num(FILE *f, int64_t v, bool fixed2)
 {
-	char b[32], *e = fixed2 ? fmt_cents(b, v) : fmt_i64(b, v);
+	char b[32], *e = fixed2 ? http_fmt_cents(b, v) : http_fmt_i64(b, v);
 	fwrite(b, 1, (size_t)(e - b), f);
 }
 

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "fmt.h"
+#include "http_fmt.h"
 
 /* Worst case bytes of jw_str() for n input bytes. */
 #define JW_STR_BOUND(n) (6 * (size_t)(n) + 2)
@@ -29,8 +29,8 @@ static inline char *jw_raw(char *p, const char *s, size_t n)
 
 #define JW_LIT(p, s) jw_raw((p), (s), sizeof(s) - 1)
 
-static inline char *jw_i64(char *p, int64_t v) { return fmt_i64(p, v); }
-static inline char *jw_cents(char *p, int64_t v) { return fmt_cents(p, v); }
+static inline char *jw_i64(char *p, int64_t v) { return http_fmt_i64(p, v); }
+static inline char *jw_cents(char *p, int64_t v) { return http_fmt_cents(p, v); }
 
 static inline char *jw_bool(char *p, int v)
 {

@@ -22,7 +22,7 @@
 static void check_u64(uint64_t v)
 {
 	char a[32], b[32];
-	*fmt_u64(a, v) = 0;
+	*http_fmt_u64(a, v) = 0;
 	snprintf(b, sizeof(b), "%" PRIu64, v);
 	assert_string_equal(a, b);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A small HTTP/1.1 engine (RFC 9112) for libzerg examples.
+ * zerg_http's engine: the HTTP/1.1 (RFC 9112) parts that need no I/O.
  *
  * - http_parse(): an incremental, allocation-free request-head parser
  *   over one contiguous byte span. The caller hands it the unconsumed
@@ -14,8 +14,8 @@
  * - http_head_*(): a response-head writer for small heads written
  *   straight into the output buffer.
  *
- * Everything here is pure (no I/O, no libzerg), so it is unit-tested on
- * its own and reusable by other examples.
+ * Everything here is pure (no I/O, no libzerg), so it is unit-tested and
+ * fuzzed on its own; http_server.h is the layer on libzerg built on it.
  */
 #ifndef HTTP_H
 #define HTTP_H
@@ -163,9 +163,14 @@ int http_chunked_step(struct http_chunked *d, const uint8_t *p, size_t n,
 /* Format t as an IMF-fixdate into out[0..29) (not NUL-terminated). */
 void http_format_date(char out[HTTP_DATE_LEN], time_t t);
 
+/* The Server value of a head whose server is NULL. */
+#define HTTP_SERVER_NAME "zerg"
+
 /* What goes into a response head. */
 struct http_head {
 	unsigned status;         /* 200, 400, ...                          */
+	const char *server;      /* Server value; NULL: HTTP_SERVER_NAME;
+	                          * "": no Server field                    */
 	const char *type;        /* Content-Type value or NULL             */
 	const char *encoding;    /* Content-Encoding value or NULL         */
 	const char *allow;       /* Allow value (405) or NULL              */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of the HTTP/1.1 engine of examples/httparena-server:
- * request-head parser, chunked decoder, response heads. Inputs are
+ * Unit tests of zerg_http's engine (examples/http/http.c): request-head
+ * parser, chunked decoder, response heads. Inputs are
  * placed right before a PROT_NONE page, so any read past the end of
  * what the parser was given faults instead of passing silently.
  */
@@ -704,6 +704,18 @@ static void test_head(void **state)
 	assert_non_null(strstr(buf, "HTTP/1.1 404 Not Found\r\n"));
 	assert_non_null(strstr(buf, "\r\nConnection: keep-alive\r\n\r\n"));
 	assert_null(strstr(buf, "Content-Type"));
+	/* The Server field: another name, or none. */
+	struct http_head named = { .status = 200, .date = date, .server = "other/1.0" };
+	n = http_head_write(buf, &named, 0);
+	buf[n] = 0;
+	assert_int_equal(n, http_head_fixed(&named) + 1);
+	assert_non_null(strstr(buf, "\r\nServer: other/1.0\r\nDate: "));
+	struct http_head anon = { .status = 200, .date = date, .server = "" };
+	n = http_head_write(buf, &anon, 0);
+	buf[n] = 0;
+	assert_int_equal(n, http_head_fixed(&anon) + 1);
+	assert_null(strstr(buf, "Server"));
+	assert_non_null(strstr(buf, "HTTP/1.1 200 OK\r\nDate: "));
 	assert_int_equal(http_digits(0), 1);
 	assert_int_equal(http_digits(9), 1);
 	assert_int_equal(http_digits(10), 2);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* HTTP/1.1 request-head parser, chunked decoder, response head writer. */
 #include "http.h"
-#include "fmt.h"
+#include "http_fmt.h"
 
 #include <string.h>
 
@@ -808,7 +808,7 @@ static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
 static char *two(char *p, int v)
 {
-	memcpy(p, fmt_pairs + 2 * v, 2);
+	memcpy(p, http_fmt_pairs + 2 * v, 2);
 	return p + 2;
 }
 
@@ -871,10 +871,17 @@ static char *put_field(char *p, const char *name, size_t n, const char *v)
 	return put(p, LIT("\r\n"));
 }
 
+static const char *head_server(const struct http_head *h)
+{
+	return h->server ? h->server : HTTP_SERVER_NAME;
+}
+
 size_t http_head_fixed(const struct http_head *h)
 {
 	size_t n = sizeof("HTTP/1.1 200 \r\n") - 1 + strlen(http_reason(h->status));
-	n += sizeof("Server: zerg\r\n") - 1;
+	size_t server = strlen(head_server(h));
+	if (server)
+		n += sizeof("Server: \r\n") - 1 + server;
 	n += sizeof("Date: \r\n") - 1 + HTTP_DATE_LEN;
 	if (h->type)
 		n += sizeof("Content-Type: \r\n") - 1 + strlen(h->type);
@@ -892,18 +899,22 @@ size_t http_head_fixed(const struct http_head *h)
 
 unsigned http_digits(uint64_t v)
 {
-	return fmt_digits(v);
+	return http_fmt_digits(v);
 }
 
 size_t http_head_write(char *out, const struct http_head *h, uint64_t length)
 {
 	char *p = out;
-	const char *reason = http_reason(h->status);
+	const char *reason = http_reason(h->status), *server;
 	p = put(p, LIT("HTTP/1.1 "));
-	p = fmt_u64(p, h->status);
+	p = http_fmt_u64(p, h->status);
 	*p++ = ' ';
 	p = put(p, reason, strlen(reason));
-	p = put(p, LIT("\r\nServer: zerg\r\nDate: "));
+	p = put(p, LIT("\r\n"));
+	server = head_server(h);
+	if (*server)
+		p = put_field(p, LIT("Server: "), server);
+	p = put(p, LIT("Date: "));
 	p = put(p, h->date, HTTP_DATE_LEN);
 	p = put(p, LIT("\r\n"));
 	if (h->type)
@@ -913,7 +924,7 @@ size_t http_head_write(char *out, const struct http_head *h, uint64_t length)
 	if (h->allow)
 		p = put_field(p, LIT("Allow: "), h->allow);
 	p = put(p, LIT("Content-Length: "));
-	p = fmt_u64(p, length);
+	p = http_fmt_u64(p, length);
 	if (h->close)
 		p = put(p, LIT("\r\nConnection: close"));
 	else if (h->keep_alive)
