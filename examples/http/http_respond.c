@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/* zerg_http: the response writer, errors, the request buffer, queries. */
+#include "http_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Responses                                                           */
+/* ------------------------------------------------------------------ */
+
+static char *begin(struct http_conn *h, unsigned status, const char *type,
+		   const char *encoding, const char *allow, size_t max_len)
+{
+	struct http_out *o = &h->out;
+	o->head = (struct http_head){
+		.status = status, .type = type, .encoding = encoding, .allow = allow,
+		.date = h->hr->date, .server = h->hr->cfg->server,
+		.close = h->close, .keep_alive = h->keep_alive,
+	};
+	o->fixed = http_head_fixed(&o->head);
+	o->digits = http_digits(max_len);
+	o->base = zg_conn_reserve(h->c, o->fixed + o->digits + max_len);
+	if (!o->base) {
+		h->failed = true;
+		return NULL;
+	}
+	return o->base + o->fixed + o->digits;
+}
+
+/* The resource's Allow goes with a 405 and with any answer to OPTIONS. */
+char *http_begin_coded(struct http_conn *h, unsigned status, const char *type,
+		       const char *encoding, size_t max_len)
+{
+	const char *allow = status == 405 || h->method == HTTP_M_OPTIONS ? h->allow : NULL;
+	return begin(h, status, type, encoding, allow, max_len);
+}
+
+char *http_begin(struct http_conn *h, unsigned status, const char *type, size_t max_len)
+{
+	return http_begin_coded(h, status, type, NULL, max_len);
+}
+
+int http_end(struct http_conn *h, char *end)
+{
+	struct http_out *o = &h->out;
+	if (!o->base)
+		return -1;
+	char *body = o->base + o->fixed + o->digits;
+	size_t len = (size_t)(end - body);
+	unsigned digits = http_digits(len);
+	if (digits != o->digits && !h->head_only)
+		memmove(o->base + o->fixed + digits, body, len);
+	size_t hl = http_head_write(o->base, &o->head, len);
+	zg_conn_commit(h->c, hl + (h->head_only ? 0 : len));
+	o->base = NULL;
+	h->responded = true;
+	return 0;
+}
+
+static int respond_with(struct http_conn *h, char *p, const void *src, size_t n)
+{
+	if (!p)
+		return -1;
+	if (n)
+		memcpy(p, src, n); /* src may be NULL when n is 0 */
+	return http_end(h, p + n);
+}
+
+int http_respond(struct http_conn *h, unsigned status, const char *type, const void *p,
+		 size_t n)
+{
+	return respond_with(h, http_begin(h, status, type, n), p, n);
+}
+
+int http_respond_status(struct http_conn *h, unsigned status)
+{
+	const char *text = http_reason(status);
+	return http_respond(h, status, "text/plain", text, strlen(text));
+}
+
+static int error_status(struct http_conn *h, unsigned status)
+{
+	const char *text = http_reason(status);
+	size_t n = strlen(text);
+	h->close = true;
+	h->keep_alive = false;
+	return respond_with(h, begin(h, status, "text/plain", NULL,
+				     status == 405 ? h->allow : NULL, n),
+			    text, n);
+}
+
+int http_error(struct http_conn *h, unsigned status)
+{
+	return error_status(h, status);
+}
+
+int http__reject_status(struct http_conn *h, unsigned status)
+{
+	h->head_only = false; /* the method may be unknown */
+	return error_status(h, status);
+}
+
+/* No content: Content-Length: 0 and no Content-Type (RFC 9110 9.3.7
+ * asks for the former in an OPTIONS answer). */
+int http__respond_empty(struct http_conn *h)
+{
+	return http_respond(h, 200, NULL, NULL, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* The request buffer                                                  */
+/* ------------------------------------------------------------------ */
+
+static bool buf_room(struct http_conn *h, size_t more)
+{
+	struct http_buf *b = &h->buf;
+	if (more > h->hr->cfg->body_max - b->len)
+		return false;
+	if (b->len + more <= b->cap)
+		return true;
+	size_t cap = b->cap ? b->cap : 1024;
+	while (cap < b->len + more)
+		cap *= 2;
+	uint8_t *p = realloc(b->p, cap);
+	if (!p)
+		return false;
+	b->p = p;
+	b->cap = cap;
+	return true;
+}
+
+static void buf_put(struct http_buf *b, const void *p, size_t n)
+{
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+void http__buf_free(struct http_conn *h)
+{
+	free(h->buf.p);
+	h->buf = (struct http_buf){ 0 };
+}
+
+int http_buffer_put(struct http_conn *h, const void *p, size_t n)
+{
+	if (!buf_room(h, n))
+		return -1;
+	if (n)
+		buf_put(&h->buf, p, n);
+	return 0;
+}
+
+/* The head section is at most HTTP_MAX_FIELD_BYTES, and this is no
+ * longer. */
+int http_buffer_fields(struct http_conn *h, const struct http_req *r)
+{
+	const struct http_request *rq = r->rq;
+	size_t need = 0;
+	for (unsigned i = 0; i < rq->nfields; i++)
+		need += rq->fields[i].name_len + rq->fields[i].value_len + 3;
+	if (!buf_room(h, need))
+		return -1;
+	for (unsigned i = 0; i < rq->nfields; i++) {
+		const struct http_field *f = &rq->fields[i];
+		buf_put(&h->buf, r->buf + f->name, f->name_len);
+		buf_put(&h->buf, ": ", 2);
+		buf_put(&h->buf, r->buf + f->value, f->value_len);
+		buf_put(&h->buf, "\n", 1);
+	}
+	return 0;
+}
+
+const uint8_t *http_buffer(const struct http_conn *h, size_t *len)
+{
+	*len = h->buf.len;
+	return h->buf.p;
+}
+
+/* ------------------------------------------------------------------ */
+/* Query strings                                                       */
+/* ------------------------------------------------------------------ */
+
+bool http_query_next(const uint8_t **q, const uint8_t *end, struct http_qpair *p)
+{
+	while (*q < end) {
+		const uint8_t *s = *q, *amp = memchr(s, '&', (size_t)(end - s));
+		const uint8_t *e = amp ? amp : end;
+		const uint8_t *eq = memchr(s, '=', (size_t)(e - s));
+		*q = amp ? amp + 1 : end;
+		if (eq) {
+			p->k = s;
+			p->klen = (size_t)(eq - s);
+			p->v = eq + 1;
+			p->vlen = (size_t)(e - eq - 1);
+			return true;
+		}
+	}
+	return false;
+}
