@@ -269,37 +269,38 @@ static void features_text(const struct app *a, char *buf, size_t len)
 /* Main                                                                */
 /* ------------------------------------------------------------------ */
 
-/* Output limits: see after_response() in server.c. */
-#define OUTPUT_MARK   (1u << 20)  /* per connection, at least        */
-#define OUTPUT_BUDGET (32u << 20) /* per reactor, at least           */
-
 static size_t max_size(size_t a, size_t b)
 {
 	return a > b ? a : b;
 }
 
-/* The largest response a request can get with this data: the 6000-item
+/* The largest body a request can get with this data: the 6000-item
  * document, plain or gzipped (its bound), a /json one, or what / and
- * /echo keep. /db's 50 rows are far smaller. */
+ * /echo keep. /db's 50 rows are far smaller. The HTTP layer sizes the
+ * output limits on it. */
 static size_t largest_response(const struct app *a)
 {
 	size_t doc = render_bound(&a->large, a->large.n);
 	size_t n = max_size(doc, gz_bound(doc));
 	n = max_size(n, render_bound(&a->small, a->small.n));
 	n = max_size(n, render_bound(&a->ints, a->ints.n));
-	n = max_size(n, KEEP_MAX);
-	return n + HTTP_HEAD_MAX;
+	return max_size(n, KEEP_MAX);
 }
 
-/* A connection stops being answered once more than output_backlog is
- * queued and resumes in on_drain, which libzerg calls only for a queue
- * that passed max_output / 2: so max_output is twice the mark. The mark
- * holds the largest response, which may be written on top of it. */
-static void output_limits(struct app *a, struct zg_reactor_config *rc)
+/* The HTTP layer's configuration: the routes, the timeouts, what / and
+ * /echo may keep, the output limits' base. */
+static void http_setup(const struct options *o, struct app *a)
 {
-	a->output_backlog = max_size(OUTPUT_MARK, largest_response(a));
-	rc->max_output = 2 * a->output_backlog;
-	a->output_budget = max_size(OUTPUT_BUDGET, 4 * rc->max_output);
+	struct http_config *hc = &a->http;
+	http_config_init(hc);
+	hc->handler = &app_handler;
+	hc->udata = a;
+	hc->allow = SERVER_ALLOW;
+	hc->request_timeout_ms = o->request_timeout_ms;
+	hc->idle_timeout_ms = o->idle_timeout_ms;
+	hc->body_max = KEEP_MAX;
+	hc->conn_size = sizeof(struct hstate);
+	hc->largest_response = largest_response(a);
 }
 
 static int serve(const struct options *o, struct app *a)
@@ -315,7 +316,6 @@ static int serve(const struct options *o, struct app *a)
 	cfg.port = (uint16_t)o->port;
 	cfg.threads = o->threads;
 	cfg.pin_threads = o->pin;
-	cfg.reactor.idle_timeout_ms = o->idle_timeout_ms;
 	cfg.reactor.flags |= o->rflags;
 	if (o->no_bundle)
 		cfg.reactor.flags &= ~ZG_RF_RECV_BUNDLE;
@@ -323,12 +323,9 @@ static int serve(const struct options *o, struct app *a)
 		cfg.reactor.buf_count = o->bufs;
 	if (o->buf_size)
 		cfg.reactor.buf_size = o->buf_size;
-	output_limits(a, &cfg.reactor);
 	if (tls_context(o, &cfg.tls))
 		return 1;
 	cfg.tls_port = o->tls_port;
-	cfg.on_reactor_start = worker_start;
-	cfg.on_reactor_stop = worker_stop;
 
 	/* Block the stop signals before threads exist, so only sigwait()
 	 * below sees them. */
@@ -338,7 +335,8 @@ static int serve(const struct options *o, struct app *a)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	rc = zg_server_new(&cfg, &http_handler, a, &s);
+	http_setup(o, a);
+	rc = http_server_new(&a->http, &cfg, &s);
 	zg_tls_free(cfg.tls); /* the server holds its own reference */
 	if (rc == 0)
 		rc = zg_server_start(s);
@@ -369,8 +367,6 @@ int main(int argc, char **argv)
 	static struct app a;
 	if (parse_options(argc, argv, &o))
 		return 2;
-	a.request_timeout_ms = o.request_timeout_ms;
-	a.idle_timeout_ms = o.idle_timeout_ms;
 	if (pick_data_dir(&o, &a) || load_data(&a))
 		return 1;
 	int rc = serve(&o, &a);

@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* httparena-server: routing and the response of each endpoint. */
+/*
+ * httparena-server: routing and the response of each endpoint, as
+ * zerg_http's handler table (examples/http). The layer splits the
+ * target, decides keep-alive and HEAD, writes the heads and the errors;
+ * here are the routes, their parameters and their bodies.
+ */
 #include "app.h"
 #include "gz.h"
 #include "jsonw.h"
@@ -40,30 +45,6 @@ static bool parse_int(const uint8_t *s, size_t n, int64_t *out)
 	return true;
 }
 
-/* Walk "k=v&k=v": fn(key, value) for each pair that has a '='. */
-struct qpair {
-	const uint8_t *k, *v;
-	size_t klen, vlen;
-};
-
-static bool query_next(const uint8_t **q, const uint8_t *end, struct qpair *p)
-{
-	while (*q < end) {
-		const uint8_t *s = *q, *amp = memchr(s, '&', (size_t)(end - s));
-		const uint8_t *e = amp ? amp : end;
-		const uint8_t *eq = memchr(s, '=', (size_t)(e - s));
-		*q = amp ? amp + 1 : end;
-		if (eq) {
-			p->k = s;
-			p->klen = (size_t)(eq - s);
-			p->v = eq + 1;
-			p->vlen = (size_t)(e - eq - 1);
-			return true;
-		}
-	}
-	return false;
-}
-
 static double parse_double(const uint8_t *s, size_t n, double dflt)
 {
 	char buf[64], *end;
@@ -78,9 +59,9 @@ static double parse_double(const uint8_t *s, size_t n, double dflt)
 static void query_params(struct params *prm, enum route r, const uint8_t *q,
 			 const uint8_t *end)
 {
-	struct qpair p;
+	struct http_qpair p;
 	int64_t v;
-	while (query_next(&q, end, &p)) {
+	while (http_query_next(&q, end, &p)) {
 		switch (r) {
 		case R_BASELINE:
 			/* Unsigned wrap: a hostile sum must not be UB. */
@@ -103,8 +84,10 @@ static void query_params(struct params *prm, enum route r, const uint8_t *q,
 	}
 }
 
-/* Route by path; m is the method. Sets allow for a known path. */
-static enum route match(const uint8_t *path, size_t n, uint8_t m, struct params *prm)
+/* Route by path; m is the method. Gives the layer the Allow value of a
+ * known path (for its 405 and OPTIONS answers). */
+static enum route match(struct http_conn *c, const uint8_t *path, size_t n, uint8_t m,
+			struct params *prm)
 {
 	bool get = m == HTTP_M_GET || m == HTTP_M_HEAD;
 	enum route r;
@@ -132,114 +115,47 @@ static enum route match(const uint8_t *path, size_t n, uint8_t m, struct params 
 		r = get ? R_DB : R_NOT_ALLOWED;
 	} else if (is(path, n, "/")) {
 		allow = "GET, HEAD, POST, OPTIONS";
-		prm->send_allow = m == HTTP_M_OPTIONS;
-		r = get || m == HTTP_M_POST || m == HTTP_M_OPTIONS ? R_ROOT : R_NOT_ALLOWED;
+		r = m == HTTP_M_POST ? R_ROOT_POST
+		    : get || m == HTTP_M_OPTIONS ? R_ROOT : R_NOT_ALLOWED;
 	} else if (is(path, n, "/echo")) {
-		r = R_ECHO; /* any method */
+		return R_ECHO; /* any method */
 	} else {
 		return R_NOT_FOUND;
 	}
-	prm->allow = allow;
+	http_set_allow(c, allow);
 	return r;
 }
 
-/* ------------------------------------------------------------------ */
-/* Kept bytes (/ and /echo)                                            */
-/* ------------------------------------------------------------------ */
-
-static bool keep_room(struct keep *k, size_t more)
+/* The head is complete: route it, take what the response needs, and say
+ * how the body is taken. */
+static int on_request(struct http_conn *c, const struct http_req *r)
 {
-	if (more > KEEP_MAX - k->len)
-		return false;
-	if (k->len + more <= k->cap)
-		return true;
-	size_t cap = k->cap ? k->cap : 1024;
-	while (cap < k->len + more)
-		cap *= 2;
-	char *p = realloc(k->p, cap);
-	if (!p)
-		return false;
-	k->p = p;
-	k->cap = cap;
-	return true;
-}
+	struct hstate *s = http_conn_data(c);
+	struct params *prm = &s->prm;
 
-static void keep_put(struct keep *k, const void *p, size_t n)
-{
-	memcpy(k->p + k->len, p, n);
-	k->len += n;
-}
-
-void route_free(struct hconn *h)
-{
-	free(h->keep.p);
-	h->keep = (struct keep){ 0 };
-}
-
-/* /echo's body: each header line as "Name: value\n", in order. The head
- * section is at most HTTP_MAX_FIELD_BYTES, and this is no longer. */
-static unsigned keep_fields(struct hconn *h, const uint8_t *buf)
-{
-	const struct http_request *rq = &h->req;
-	size_t need = 0;
-	for (unsigned i = 0; i < rq->nfields; i++)
-		need += rq->fields[i].name_len + rq->fields[i].value_len + 3;
-	if (!keep_room(&h->keep, need))
-		return 500;
-	for (unsigned i = 0; i < rq->nfields; i++) {
-		const struct http_field *f = &rq->fields[i];
-		keep_put(&h->keep, buf + f->name, f->name_len);
-		keep_put(&h->keep, ": ", 2);
-		keep_put(&h->keep, buf + f->value, f->value_len);
-		keep_put(&h->keep, "\n", 1);
+	*prm = (struct params){ .mult = 1, .min = 10, .max = 50 };
+	s->num = (struct bodynum){ 0 };
+	s->route = (uint8_t)match(c, r->path, r->path_len, r->rq->method, prm);
+	if (r->query)
+		query_params(prm, s->route, r->query, r->query + r->query_len);
+	switch (s->route) {
+	case R_BASELINE:
+		return HTTP_BODY_STREAM; /* a POST's body is a number */
+	case R_COMPRESSION: {
+		const struct http_field *f = http_find(r->rq, r->buf, "accept-encoding");
+		prm->gzip = f && http_accepts(r->buf + f->value, f->value_len, "gzip");
+		return HTTP_BODY_DISCARD;
 	}
-	return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* Routing                                                             */
-/* ------------------------------------------------------------------ */
-
-unsigned route_request(struct hconn *h, const uint8_t *buf)
-{
-	const struct http_request *rq = &h->req;
-	const uint8_t *t = buf + rq->path, *end = t + rq->path_len;
-	struct params *prm = &h->prm;
-
-	memset(prm, 0, sizeof(*prm));
-	prm->mult = 1;
-	prm->min = 10;
-	prm->max = 50;
-	const uint8_t *q = memchr(t, '?', (size_t)(end - t));
-	const uint8_t *path = t, *path_end = q ? q : end;
-	if (path == path_end) { /* absolute-form with no path: "/" */
-		path = (const uint8_t *)"/";
-		path_end = path + 1;
+	case R_ROOT:
+	case R_ROOT_POST:
+		/* Read whole before the answer (a bad chunk later is still a
+		 * 400), at most KEEP_MAX (413); only a POST's is echoed. */
+		return HTTP_BODY_BUFFER;
+	case R_ECHO:
+		return http_buffer_fields(c, r) ? 500 : HTTP_BODY_DISCARD;
+	default:
+		return HTTP_BODY_DISCARD; /* /upload counts it: http_body_length */
 	}
-	if (rq->form == HTTP_FORM_ASTERISK) {
-		h->route = R_OPTIONS_SERVER;
-		prm->allow = SERVER_ALLOW;
-		prm->send_allow = true;
-	} else {
-		h->route = (uint8_t)match(path, (size_t)(path_end - path), rq->method, prm);
-	}
-	if (q)
-		query_params(prm, h->route, q + 1, end);
-	if (h->route == R_COMPRESSION) {
-		const struct http_field *f = http_find(rq, buf, "accept-encoding");
-		prm->gzip = f && http_accepts(buf + f->value, f->value_len, "gzip");
-	}
-	h->head_only = rq->method == HTTP_M_HEAD;
-	h->close = (rq->flags & HTTP_F_CLOSE) != 0;
-	h->keep_alive = !h->close && rq->minor == 0;
-	h->received = 0;
-	memset(&h->num, 0, sizeof(h->num));
-	h->keep.len = 0;
-	if (h->route == R_ECHO)
-		return keep_fields(h, buf);
-	if (h->route == R_ROOT && rq->content_length > KEEP_MAX)
-		return 413;
-	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -292,16 +208,11 @@ static int64_t bodynum_value(const struct bodynum *b)
 	return b->neg ? -(int64_t)b->value : (int64_t)b->value;
 }
 
-unsigned route_body(struct hconn *h, const uint8_t *p, size_t n)
+/* Only R_BASELINE streams its body. */
+static unsigned on_body(struct http_conn *c, const uint8_t *p, size_t n)
 {
-	h->received += n;
-	if (h->route == R_BASELINE) {
-		bodynum_feed(&h->num, p, n);
-	} else if (h->route == R_ROOT && h->req.method == HTTP_M_POST) {
-		if (!keep_room(&h->keep, n))
-			return 413;
-		keep_put(&h->keep, p, n);
-	}
+	struct hstate *s = http_conn_data(c);
+	bodynum_feed(&s->num, p, n);
 	return 0;
 }
 
@@ -309,164 +220,60 @@ unsigned route_body(struct hconn *h, const uint8_t *p, size_t n)
 /* Responses                                                           */
 /* ------------------------------------------------------------------ */
 
-/* A response being built in place: the body is written at a guessed
- * offset (head size with the digits of the bound), then moved down by
- * the few bytes the guess was off, so the head can carry the exact
- * Content-Length without a copy of the body. */
-struct out {
-	struct http_head head;
-	char *base;
-	size_t fixed;
-	unsigned digits;
-};
-
-static char *out_open_enc(struct zg_conn *c, struct hconn *h, struct out *o,
-			  unsigned status, const char *type, const char *encoding,
-			  size_t body_max)
+static int respond_text(struct http_conn *c, const char *text)
 {
-	o->head = (struct http_head){
-		.status = status, .type = type, .encoding = encoding,
-		.date = h->w->date, .close = h->close, .keep_alive = h->keep_alive,
-	};
-	if (status == 405 || h->prm.send_allow)
-		o->head.allow = h->prm.allow;
-	o->fixed = http_head_fixed(&o->head);
-	o->digits = http_digits(body_max);
-	o->base = zg_conn_reserve(c, o->fixed + o->digits + body_max);
-	return o->base ? o->base + o->fixed + o->digits : NULL;
+	return http_respond(c, 200, "text/plain", text, strlen(text));
 }
 
-static char *out_open(struct zg_conn *c, struct hconn *h, struct out *o,
-		      unsigned status, const char *type, size_t body_max)
+/* / and /echo: what was kept. */
+static int respond_kept(struct http_conn *c, const char *type)
 {
-	return out_open_enc(c, h, o, status, type, NULL, body_max);
+	size_t n;
+	const uint8_t *p = http_buffer(c, &n);
+	return http_respond(c, 200, type, p, n);
 }
 
-static void out_commit(struct zg_conn *c, struct hconn *h, struct out *o, char *end)
+static int respond_number(struct http_conn *c, int64_t v)
 {
-	char *body = o->base + o->fixed + o->digits;
-	size_t len = (size_t)(end - body);
-	unsigned digits = http_digits(len);
-	if (digits != o->digits)
-		memmove(o->base + o->fixed + digits, body, len);
-	size_t hl = http_head_write(o->base, &o->head, len);
-	zg_conn_commit(c, hl + (h->head_only ? 0 : len));
-}
-
-static int fail_conn(struct zg_conn *c)
-{
-	zg_conn_close(c, ZG_CLOSE_ABORT);
-	return -1;
-}
-
-static int respond_text(struct zg_conn *c, struct hconn *h, unsigned status,
-			const char *text)
-{
-	struct out o;
-	size_t n = strlen(text);
-	char *p = out_open(c, h, &o, status, "text/plain", n);
+	char *p = http_begin(c, 200, "text/plain", JW_NUM_BOUND);
 	if (!p)
-		return fail_conn(c);
-	out_commit(c, h, &o, jw_raw(p, text, n));
-	return 0;
+		return -1;
+	return http_end(c, jw_i64(p, v));
 }
 
-/* No content: Content-Length: 0 and no Content-Type (RFC 9110 9.3.7
- * asks for the former in an OPTIONS answer). */
-static int respond_empty(struct zg_conn *c, struct hconn *h, unsigned status)
+static int respond_items(struct http_conn *c, const struct dataset *d, size_t count,
+			 int64_t mult)
 {
-	struct out o;
-	char *p = out_open(c, h, &o, status, NULL, 0);
-	if (!p)
-		return fail_conn(c);
-	out_commit(c, h, &o, p);
-	return 0;
-}
-
-/* / and /echo: what the route kept, then let it go (an idle connection
- * holds nothing). */
-static int respond_kept(struct zg_conn *c, struct hconn *h, const char *type)
-{
-	struct out o;
-	char *p = out_open(c, h, &o, 200, type, h->keep.len);
-	if (!p)
-		return fail_conn(c);
-	if (h->keep.len) /* keep.p is NULL until something was kept */
-		p = jw_raw(p, h->keep.p, h->keep.len);
-	out_commit(c, h, &o, p);
-	route_free(h);
-	return 0;
-}
-
-static int respond_root(struct zg_conn *c, struct hconn *h)
-{
-	if (h->req.method == HTTP_M_POST)
-		return respond_kept(c, h, "application/octet-stream");
-	return respond_text(c, h, 200, "OK");
-}
-
-static int respond_number(struct zg_conn *c, struct hconn *h, int64_t v)
-{
-	struct out o;
-	char *p = out_open(c, h, &o, 200, "text/plain", JW_NUM_BOUND);
-	if (!p)
-		return fail_conn(c);
-	out_commit(c, h, &o, jw_i64(p, v));
-	return 0;
-}
-
-static int respond_items(struct zg_conn *c, struct hconn *h,
-			 const struct dataset *d, size_t count, int64_t mult)
-{
-	struct out o;
 	if (count > d->n)
 		count = d->n;
-	char *p = out_open(c, h, &o, 200, "application/json", render_bound(d, count));
+	char *p = http_begin(c, 200, "application/json", render_bound(d, count));
 	if (!p)
-		return fail_conn(c);
-	out_commit(c, h, &o, render_items(p, d, count, mult));
-	return 0;
-}
-
-static bool scratch_reserve(struct worker *w, size_t need)
-{
-	if (need <= w->scratch_cap)
-		return true;
-	size_t cap = w->scratch_cap ? w->scratch_cap : 65536;
-	while (cap < need)
-		cap *= 2;
-	char *p = realloc(w->scratch, cap);
-	if (!p)
-		return false;
-	w->scratch = p;
-	w->scratch_cap = cap;
-	return true;
+		return -1;
+	return http_end(c, render_items(p, d, count, mult));
 }
 
 /* The 6000-item document, gzipped per request when the client takes it.
  * Rendered and compressed in per-reactor buffers, then copied: reserving
  * the worst case (the document's size) in every connection's output
  * queue would hold ~1 MB per response in flight where ~0.2 MB is used. */
-static int respond_compression(struct zg_conn *c, struct hconn *h)
+static int respond_compression(struct http_conn *c, const struct hstate *s)
 {
-	struct worker *w = h->w;
+	struct worker *w = http_worker(c);
 	const struct dataset *d = &w->app->large;
-	struct out o;
-	if (!h->prm.gzip)
-		return respond_items(c, h, d, d->n, 1);
+	if (!s->prm.gzip)
+		return respond_items(c, d, d->n, 1);
 	size_t doc_max = render_bound(d, d->n);
 	if (!scratch_reserve(w, doc_max + gz_bound(doc_max)))
-		return fail_conn(c);
+		return -1;
 	char *doc = w->scratch, *gz = w->scratch + doc_max;
 	size_t len = (size_t)(render_items(doc, d, d->n, 1) - doc);
 	size_t n = gz_compress(w->gz, doc, len, gz, gz_bound(len));
 	if (n == 0)
-		return respond_text(c, h, 500, "Internal Server Error");
-	char *p = out_open_enc(c, h, &o, 200, "application/json", "gzip", n);
+		return http_respond_status(c, 500);
+	char *p = http_begin_coded(c, 200, "application/json", "gzip", n);
 	if (!p)
-		return fail_conn(c);
-	out_commit(c, h, &o, jw_raw(p, gz, n));
-	return 0;
+		return -1;
+	return http_end(c, jw_raw(p, gz, n));
 }
 
 /* One row of the /db result. */
@@ -511,23 +318,22 @@ static size_t db_row_bound(sqlite3_stmt *st)
 	       JW_STR_BOUND(sqlite3_column_bytes(st, 2)) + (size_t)sqlite3_column_bytes(st, 6);
 }
 
-static int respond_db(struct zg_conn *c, struct hconn *h)
+static int respond_db(struct http_conn *c, const struct hstate *s)
 {
-	struct worker *w = h->w;
+	struct worker *w = http_worker(c);
 	sqlite3_stmt *st = w->stmt;
 	size_t len = 0, rows = 0;
-	struct out o;
 
 	if (!scratch_reserve(w, 64))
-		return fail_conn(c);
+		return -1;
 	len = (size_t)(JW_LIT(w->scratch, "{\"items\":[") - w->scratch);
 	if (st) {
-		sqlite3_bind_double(st, 1, h->prm.min);
-		sqlite3_bind_double(st, 2, h->prm.max);
+		sqlite3_bind_double(st, 1, s->prm.min);
+		sqlite3_bind_double(st, 2, s->prm.max);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			if (!scratch_reserve(w, len + db_row_bound(st) + 64)) {
 				sqlite3_reset(st);
-				return fail_conn(c);
+				return -1;
 			}
 			char *p = w->scratch + len;
 			if (rows++)
@@ -541,48 +347,47 @@ static int respond_db(struct zg_conn *c, struct hconn *h)
 	p = jw_i64(p, (int64_t)rows);
 	*p++ = '}';
 	len = (size_t)(p - w->scratch);
-	char *body = out_open(c, h, &o, 200, "application/json", len);
-	if (!body)
-		return fail_conn(c);
-	out_commit(c, h, &o, jw_raw(body, w->scratch, len));
-	return 0;
+	return http_respond(c, 200, "application/json", w->scratch, len);
 }
 
-int route_respond(struct zg_conn *c, struct hconn *h)
+/* The request is complete: its response. */
+static int on_complete(struct http_conn *c)
 {
-	const struct app *a = h->w->app;
-	switch (h->route) {
+	const struct hstate *s = http_conn_data(c);
+	const struct app *a = ((struct worker *)http_worker(c))->app;
+	switch (s->route) {
 	case R_BASELINE:
-		return respond_number(c, h, (int64_t)((uint64_t)h->prm.sum +
-						      (uint64_t)bodynum_value(&h->num)));
+		return respond_number(c, (int64_t)((uint64_t)s->prm.sum +
+						   (uint64_t)bodynum_value(&s->num)));
 	case R_PIPELINE:
-		return respond_text(c, h, 200, "ok");
+		return respond_text(c, "ok");
 	case R_JSON:
-		return respond_items(c, h, &a->small, a->small.n, 1);
+		return respond_items(c, &a->small, a->small.n, 1);
 	case R_JSON_N:
-		return respond_items(c, h, &a->ints, h->prm.count, h->prm.mult);
+		return respond_items(c, &a->ints, s->prm.count, s->prm.mult);
 	case R_COMPRESSION:
-		return respond_compression(c, h);
+		return respond_compression(c, s);
 	case R_UPLOAD:
-		return respond_number(c, h, (int64_t)h->received);
+		return respond_number(c, (int64_t)http_body_length(c));
 	case R_DB:
-		return respond_db(c, h);
-	case R_OPTIONS_SERVER:
-		return respond_empty(c, h, 200);
+		return respond_db(c, s);
 	case R_ROOT:
-		return respond_root(c, h);
+		return respond_text(c, "OK");
+	case R_ROOT_POST:
+		return respond_kept(c, "application/octet-stream");
 	case R_ECHO:
-		return respond_kept(c, h, "text/plain");
+		return respond_kept(c, "text/plain");
 	case R_NOT_ALLOWED:
-		return respond_text(c, h, 405, "Method Not Allowed");
+		return http_respond_status(c, 405);
 	default:
-		return respond_text(c, h, 404, "Not Found");
+		return http_respond_status(c, 404);
 	}
 }
 
-int respond_error(struct zg_conn *c, struct worker *w, unsigned status,
-		  const char *allow)
-{
-	struct hconn tmp = { .w = w, .close = true, .prm.allow = allow };
-	return respond_text(c, &tmp, status, http_reason(status));
-}
+const struct http_handler app_handler = {
+	.on_request = on_request,
+	.on_body = on_body,
+	.on_complete = on_complete,
+	.on_reactor_start = worker_start,
+	.on_reactor_stop = worker_stop,
+};

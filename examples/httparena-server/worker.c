@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * httparena-server: per-reactor state, made and freed on each reactor
+ * thread by zerg_http's reactor hooks: the SQLite handle and statement of
+ * /db, the gzip state of /compression, the scratch buffer both write in.
+ * The connections themselves are the HTTP layer's (examples/http).
+ */
+#include "app.h"
+#include "gz.h"
+
+#include <stdlib.h>
+
+static void open_db(struct worker *w)
+{
+	static const char sql[] =
+		"SELECT id,name,category,price,quantity,active,tags,rating_score,"
+		"rating_count FROM items WHERE price BETWEEN ? AND ? LIMIT 50";
+	if (!w->app->have_db)
+		return;
+	if (sqlite3_open_v2(w->app->db_path, &w->db,
+			    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(w->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &w->stmt,
+			       NULL) != SQLITE_OK) {
+		/* A bad file serves empty results, as "no database" does. */
+		sqlite3_finalize(w->stmt);
+		sqlite3_close(w->db);
+		w->stmt = NULL;
+		w->db = NULL;
+	}
+}
+
+void *worker_start(struct zg_reactor *r, void *udata)
+{
+	struct app *a = udata;
+	struct worker *w = calloc(1, sizeof(*w));
+	if (!w)
+		abort(); /* nothing sensible to serve without it */
+	w->app = a;
+	w->gz = gz_new();
+	if (!w->gz)
+		abort();
+	open_db(w);
+	if (zg_reactor_id(r) == 0)
+		atomic_store(&a->features, zg_reactor_features(r));
+	return w;
+}
+
+void worker_stop(struct zg_reactor *r, void *worker)
+{
+	struct worker *w = worker;
+	(void)r;
+	if (!w)
+		return;
+	sqlite3_finalize(w->stmt);
+	sqlite3_close(w->db);
+	gz_free(w->gz);
+	free(w->scratch);
+	free(w);
+}
+
+bool scratch_reserve(struct worker *w, size_t need)
+{
+	if (need <= w->scratch_cap)
+		return true;
+	size_t cap = w->scratch_cap ? w->scratch_cap : 65536;
+	while (cap < need)
+		cap *= 2;
+	char *p = realloc(w->scratch, cap);
+	if (!p)
+		return false;
+	w->scratch = p;
+	w->scratch_cap = cap;
+	return true;
+}
