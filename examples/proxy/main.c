@@ -39,7 +39,7 @@ static void usage(FILE *f, const char *prog)
 		"                            (default 262144)\n"
 		"  --max-segs N              receive buffers one side may hold (default 64)\n"
 		"  --bufs N --buf-size B     provided receive buffers per reactor (power of\n"
-		"                            2) and their size (default: libzerg's)\n",
+		"                            2, default 2048) and their size (default 4096)\n",
 		prog);
 }
 

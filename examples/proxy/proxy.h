@@ -38,8 +38,9 @@ struct zp_config {
 	                                * reactor's max_input); 256 KiB      */
 	unsigned max_segs;             /* per side: ring buffers held before
 	                                * reading pauses; default 64         */
-	unsigned bufs, buf_size;       /* provided buffers per reactor;
-	                                * 0: libzerg's defaults              */
+	unsigned bufs, buf_size;       /* provided buffers per reactor:
+	                                * 2048, and libzerg's 4 KiB size
+	                                * (0: libzerg's defaults)            */
 	/* Optional starting point for the reactor config (tests: the
 	 * receive mode); the settings above are applied on top. */
 	const struct zg_reactor_config *reactor;
