@@ -22,6 +22,8 @@
  * CPU given by --server-cpu (from /proc/stat, which also counts softirq
  * time that the per-process figure may not), and how much CPU other
  * processes took meanwhile (foreign_cpu_pct: a noisy-neighbour alarm).
+ * --also-pid names one more process of the setup (the upstream behind a
+ * proxy): its CPU is reported (also_cpu_pct) and not counted as foreign.
  *
  * Prints one line:
  *   RESULT msgs_per_s=... server_cpu_us_per_msg=... ... mismatches=0 errors=0
@@ -66,7 +68,7 @@ static unsigned br_count, br_size, br_added;
 static struct lconn *conns;
 static int nconns = 256, depth = 1, msg_size = 64, port = -1;
 static double duration = 10, warmup = 2;
-static int server_pid = -1, server_cpu = -1;
+static int server_pid = -1, server_cpu = -1, also_pid = -1;
 static size_t batch;
 static uint64_t msgs, mismatches, errors;
 static int live;
@@ -358,7 +360,7 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr,
 		"usage: %s --port P [--conns N] [--depth D] [--size BYTES] [--duration S]\n"
-		"          [--warmup S] [--server-pid PID] [--server-cpu CPU]\n",
+		"          [--warmup S] [--server-pid PID] [--server-cpu CPU] [--also-pid PID]\n",
 		argv0);
 	exit(2);
 }
@@ -406,6 +408,8 @@ int main(int argc, char **argv)
 			server_pid = atoi(v);
 		else if (!strcmp(a, "--server-cpu"))
 			server_cpu = atoi(v);
+		else if (!strcmp(a, "--also-pid"))
+			also_pid = atoi(v);
 		else
 			usage(argv[0]);
 	}
@@ -483,8 +487,8 @@ int main(int argc, char **argv)
 	double t0 = now_s(), t_start = t0 + warmup, t_end = t_start + duration;
 	int measuring = 0;
 	uint64_t msgs0 = 0, mism0 = 0;
-	double scpu0 = 0, ccpu0 = 0, core0 = 0, tm0 = 0, all0 = 0;
-	double scpu1 = 0, ccpu1 = 0, core1 = 0, tm1 = 0, all1 = 0;
+	double scpu0 = 0, ccpu0 = 0, core0 = 0, tm0 = 0, all0 = 0, acpu0 = 0;
+	double scpu1 = 0, ccpu1 = 0, core1 = 0, tm1 = 0, all1 = 0, acpu1 = 0;
 	uint64_t msgs1 = 0;
 
 	for (;;) {
@@ -516,6 +520,8 @@ int main(int argc, char **argv)
 				scpu0 = proc_cpu_s(server_pid);
 			if (server_cpu >= 0)
 				core0 = cpu_busy_s(server_cpu);
+			if (also_pid > 0)
+				acpu0 = proc_cpu_s(also_pid);
 		}
 		if (measuring && t >= t_end) {
 			tm1 = t;
@@ -526,6 +532,8 @@ int main(int argc, char **argv)
 				scpu1 = proc_cpu_s(server_pid);
 			if (server_cpu >= 0)
 				core1 = cpu_busy_s(server_cpu);
+			if (also_pid > 0)
+				acpu1 = proc_cpu_s(also_pid);
 			break;
 		}
 		if (live == 0) {
@@ -549,9 +557,12 @@ int main(int argc, char **argv)
 		       m ? 1e6 * core / (double)m : 0);
 	/* CPU used by other processes during the window, % of one core
 	 * (only meaningful with --server-pid) */
-	double foreign = (all1 - all0) - ccpu - (server_pid > 0 ? scpu : 0);
+	double acpu = acpu1 - acpu0;
+	double foreign = (all1 - all0) - ccpu - (server_pid > 0 ? scpu : 0) - acpu;
 	if (foreign < 0)
 		foreign = 0;
+	if (also_pid > 0)
+		printf(" also_cpu_pct=%.1f", wall > 0 ? 100 * acpu / wall : 0);
 	printf(" load_cpu_pct=%.1f foreign_cpu_pct=%.1f connect_s=%.2f mismatches=%llu errors=%llu\n",
 	       wall > 0 ? 100 * ccpu / wall : 0, wall > 0 ? 100 * foreign / wall : 0, connect_s,
 	       (unsigned long long)mismatches, (unsigned long long)errors);
