@@ -41,7 +41,7 @@ struct http_out {
 
 /* The request buffer, allocated on first use. */
 struct http_buf {
-	uint8_t *p;
+	char *p;
 	size_t len, cap;
 };
 

@@ -112,22 +112,27 @@ int http__respond_empty(struct http_conn *h)
 /* The request buffer                                                  */
 /* ------------------------------------------------------------------ */
 
+bool http_grow(char **p, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return true;
+	size_t n = *cap ? *cap : 1024;
+	while (n < need)
+		n *= 2;
+	char *q = realloc(*p, n);
+	if (!q)
+		return false;
+	*p = q;
+	*cap = n;
+	return true;
+}
+
 static bool buf_room(struct http_conn *h, size_t more)
 {
 	struct http_buf *b = &h->buf;
 	if (more > h->hr->cfg->body_max - b->len)
 		return false;
-	if (b->len + more <= b->cap)
-		return true;
-	size_t cap = b->cap ? b->cap : 1024;
-	while (cap < b->len + more)
-		cap *= 2;
-	uint8_t *p = realloc(b->p, cap);
-	if (!p)
-		return false;
-	b->p = p;
-	b->cap = cap;
-	return true;
+	return http_grow(&b->p, &b->cap, b->len + more);
 }
 
 static void buf_put(struct http_buf *b, const void *p, size_t n)
@@ -174,7 +179,7 @@ int http_buffer_fields(struct http_conn *h, const struct http_req *r)
 const uint8_t *http_buffer(const struct http_conn *h, size_t *len)
 {
 	*len = h->buf.len;
-	return h->buf.p;
+	return (const uint8_t *)h->buf.p;
 }
 
 /* ------------------------------------------------------------------ */

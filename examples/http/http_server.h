@@ -149,6 +149,12 @@ int http_buffer_fields(struct http_conn *c, const struct http_req *r);
 /* What is kept (a body taken with HTTP_BODY_BUFFER, and what was put). */
 const uint8_t *http_buffer(const struct http_conn *c, size_t *len);
 
+/* Grow the heap buffer *p of *cap bytes (NULL, 0 at first) to hold at
+ * least need, doubling from 1 KiB: the request buffer's growth, for an
+ * application's buffers that responses are built in too. false when out
+ * of memory (*p and *cap unchanged). */
+bool http_grow(char **p, size_t *cap, size_t need);
+
 /* ------------------------------------------------------------------ */
 /* Responses (from on_complete)                                        */
 /* ------------------------------------------------------------------ */

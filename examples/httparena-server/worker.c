@@ -60,15 +60,5 @@ void worker_stop(struct zg_reactor *r, void *worker)
 
 bool scratch_reserve(struct worker *w, size_t need)
 {
-	if (need <= w->scratch_cap)
-		return true;
-	size_t cap = w->scratch_cap ? w->scratch_cap : 65536;
-	while (cap < need)
-		cap *= 2;
-	char *p = realloc(w->scratch, cap);
-	if (!p)
-		return false;
-	w->scratch = p;
-	w->scratch_cap = cap;
-	return true;
+	return http_grow(&w->scratch, &w->scratch_cap, need);
 }
