@@ -292,7 +292,7 @@ static int start_request(struct zg_conn *c, struct http_conn *h, const uint8_t *
 		split_target(&r, rq, buf);
 		int mode = cfg->handler->on_request(h, &r);
 		if (mode > HTTP_BODY_DISCARD || mode < 0)
-			return reject(c, h, mode < 0 ? 500 : (unsigned)mode);
+			return reject(c, h, mode >= 400 && mode <= 599 ? (unsigned)mode : 500);
 		if (mode == HTTP_BODY_BUFFER && rq->content_length > cfg->body_max)
 			return reject(c, h, 413);
 		h->mode = (uint8_t)mode;
@@ -370,7 +370,8 @@ static unsigned take_body(struct http_conn *h, const uint8_t *p, size_t n)
 	case HTTP_BODY_STREAM: {
 		unsigned (*fn)(struct http_conn *, const uint8_t *, size_t) =
 			h->hr->cfg->handler->on_body;
-		return fn && n ? fn(h, p, n) : 0;
+		unsigned refuse = fn && n ? fn(h, p, n) : 0;
+		return refuse && (refuse < 400 || refuse > 599) ? 500 : refuse;
 	}
 	case HTTP_BODY_BUFFER:
 		return http_buffer_put(h, p, n) ? 413 : 0;

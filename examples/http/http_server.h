@@ -62,8 +62,9 @@ enum http_body_mode {
 
 struct http_handler {
 	/* The head is complete. Returns an enum http_body_mode, or an HTTP
-	 * status (>= 400) to refuse the request before its body: that error
-	 * response, with Connection: close, and the connection closes. */
+	 * status (400..599; anything else is 500) to refuse the request
+	 * before its body: that error response, with Connection: close, and
+	 * the connection closes. */
 	int (*on_request)(struct http_conn *c, const struct http_req *r);
 	/* n body bytes (HTTP_BODY_STREAM; may be NULL). Returns 0, or a
 	 * status to refuse the request with (as on_request). */
