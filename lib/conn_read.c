@@ -137,19 +137,7 @@ static void seg_trim(struct zg_conn *c, unsigned i, size_t n)
 
 static int carry_reserve(struct zg_conn *c, size_t n)
 {
-	size_t cap = c->carry_cap ? c->carry_cap : 1024;
-	uint8_t *p;
-
-	if (n <= c->carry_cap)
-		return 0;
-	while (cap < n)
-		cap *= 2;
-	p = realloc(c->carry, cap);
-	if (!p)
-		return -ENOMEM;
-	c->carry = p;
-	c->carry_cap = cap;
-	return 0;
+	return zg__grow(&c->carry, &c->carry_cap, n, 1024);
 }
 
 /* Copy the first n input bytes into the carry buffer, giving back the

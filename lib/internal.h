@@ -512,5 +512,6 @@ bool zg__server_handoff(struct zg_reactor *r, int fd);
 
 /* util.c */
 uint64_t zg__clock_ms(void);
+int zg__grow(uint8_t **buf, size_t *cap, size_t need, size_t first);
 
 #endif

@@ -487,21 +487,9 @@ void zg__tls_read(struct zg_conn *c)
 
 static int out_reserve(struct zg__tls_conn *s, size_t n)
 {
-	size_t cap = s->out_cap ? s->out_cap : 32768;
-	uint8_t *p;
-
 	if (s->out_off && s->out_off == s->out_len)
 		s->out_off = s->out_len = 0;
-	if (s->out_len + n <= s->out_cap)
-		return 0;
-	while (cap < s->out_len + n)
-		cap *= 2;
-	p = realloc(s->out, cap);
-	if (!p)
-		return -ENOMEM;
-	s->out = p;
-	s->out_cap = cap;
-	return 0;
+	return zg__grow(&s->out, &s->out_cap, s->out_len + n, 32768);
 }
 
 /* Move what OpenSSL wrote into wbio to the send buffer. */

@@ -1,10 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdlib.h>
 #include <limits.h>
 #include <string.h>
 #include <time.h>
 
 #include "internal.h"
+
+/* Make *buf (of *cap bytes) hold at least need bytes, doubling from
+ * first; the contents are kept. 0 or -ENOMEM (then *buf is unchanged). */
+int zg__grow(uint8_t **buf, size_t *cap, size_t need, size_t first)
+{
+	size_t n = *cap ? *cap : first;
+	uint8_t *p;
+
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	p = realloc(*buf, n);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = n;
+	return 0;
+}
 
 uint64_t zg__clock_ms(void)
 {
