@@ -9,6 +9,8 @@ set -eu
 PKGS="gcc pkg-config meson ninja-build liburing-dev libcmocka-dev
       libsqlite3-dev libjansson-dev libisal-dev zlib1g-dev libdeflate-dev
       python3 curl libssl-dev openssl"
+# examples/httparena-server: brotli for json-comp and the static store
+PKGS="$PKGS libbrotli-dev"
 # tests/integration/test_libpq.c: libpq, and the server binaries it
 # starts its own cluster with (it never uses the package's service)
 PKGS="$PKGS postgresql libpq-dev"
