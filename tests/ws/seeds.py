@@ -2,6 +2,8 @@
 # Writes the seed corpus of the ws_parse fuzz harness (tests/ws/fuzz_ws.c)
 # into tests/ws/corpus/: a first byte choosing the message limit (0: the
 # default), then client frames. Run from anywhere: python3 tests/ws/seeds.py.
+# Rewrites only its own (named) files; the files named by a SHA-1 are
+# inputs a libFuzzer run found new edges with (fuzz_ws -merge=1).
 import os
 import struct
 
