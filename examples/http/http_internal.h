@@ -80,6 +80,9 @@ struct http_conn {
 	struct http_conn *held_next, **held_prev;
 	bool later;              /* on the reactor's later queue         */
 	struct http_conn *later_next, **later_prev;
+	/* http_upgrade: the connection's input goes to take_data now */
+	void (*take_data)(struct http_conn *c, void *arg);
+	void *take_arg;
 	struct http_request req; /* the big one                          */
 	alignas(max_align_t) unsigned char data[]; /* conn_size bytes    */
 };

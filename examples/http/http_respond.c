@@ -73,6 +73,16 @@ int http_respond(struct http_conn *h, unsigned status, const char *type, const v
 	return respond_with(h, http_begin(h, status, type, n), p, n);
 }
 
+int http_respond_raw(struct http_conn *h, const void *p, size_t n)
+{
+	if (zg_conn_write(h->c, p, n)) {
+		h->failed = true;
+		return -1;
+	}
+	h->responded = true;
+	return 0;
+}
+
 int http_respond_status(struct http_conn *h, unsigned status)
 {
 	const char *text = http_reason(status);

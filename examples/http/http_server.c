@@ -208,6 +208,25 @@ static int after_response(struct zg_conn *c, struct http_conn *h)
 	return 1;
 }
 
+/* http_upgrade was called: no more HTTP here. What followed the head
+ * is the taker's at once. Returns 0: serve() stops. */
+static int taken_over(struct zg_conn *c, struct http_conn *h)
+{
+	set_deadline(c, h, false);
+	set_slow(c, h, false);
+	held_set(h, 0);
+	h->take_data(h, h->take_arg);
+	return 0;
+}
+
+void http_upgrade(struct http_conn *h, void (*take_data)(struct http_conn *c, void *arg),
+		  void *arg)
+{
+	h->take_data = take_data;
+	h->take_arg = arg;
+	h->close = false;
+}
+
 /* Refuse the request: the error response, then close. */
 static int reject(struct zg_conn *c, struct http_conn *h, unsigned status)
 {
@@ -307,6 +326,8 @@ static int start_request(struct zg_conn *c, struct http_conn *h, const uint8_t *
 		if (complete(c, h))
 			return 0;
 		zg_conn_advance(c, len, len);
+		if (h->take_data)
+			return taken_over(c, h);
 		return after_response(c, h);
 	}
 	h->phase = HTTP_PH_BODY;
@@ -556,6 +577,10 @@ static void on_data(struct zg_conn *c)
 	struct http_reactor *hr = h->hr;
 	uint64_t now = pass_now(c);
 
+	if (h->take_data) { /* http_upgrade: not HTTP any more */
+		h->take_data(h, h->take_arg);
+		return;
+	}
 	if (h->blocked || h->later) {
 		/* Bytes that were on their way came in, or new ones while it
 		 * waits for its turn: they wait too. */

@@ -123,6 +123,21 @@ int http_server_new(struct http_config *hc, struct zg_server_config *zc,
 void http_server_config(struct http_config *hc, struct zg_server_config *zc);
 extern const struct zg_handler http_zg_handler;
 
+/*
+ * From on_complete of a request without a body (a WebSocket upgrade):
+ * after its response (http_respond_raw, say a 101), the connection is no
+ * longer HTTP. The layer consumes the head, clears its request deadlines
+ * (the idle timeout stays), takes the connection out of its output
+ * accounting, and from then on calls take_data(c, arg) instead of
+ * parsing: at once for bytes that followed the head, then for every
+ * on_data. The handler's on_close still runs at the end.
+ */
+void http_upgrade(struct http_conn *c, void (*take_data)(struct http_conn *c, void *arg),
+		  void *arg);
+/* A complete response the application made itself (a 101, or a refusal
+ * with headers of its own), written as it is: 0 or -1. */
+int http_respond_raw(struct http_conn *c, const void *p, size_t n);
+
 /* ------------------------------------------------------------------ */
 /* Accessors                                                           */
 /* ------------------------------------------------------------------ */

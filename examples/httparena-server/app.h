@@ -10,6 +10,7 @@
 
 #include "data.h"
 #include "http_server.h"
+#include "ws.h"
 
 /* Read-only after start: shared by every reactor thread. */
 struct app {
@@ -46,6 +47,7 @@ enum route {
 	R_ROOT,             /* /: "OK"                               */
 	R_ROOT_POST,        /* POST /: its body echoed               */
 	R_ECHO,             /* /echo: the request's header lines     */
+	R_WS,               /* /ws: WebSocket echo (echo-ws)          */
 };
 
 /* What / and /echo keep for their response (the layer's body_max): a
@@ -79,6 +81,13 @@ struct hstate {
 	struct params prm;
 	struct bodynum num;
 	uint8_t route;
+	/* /ws: the handshake's verdict and key, taken from the head; once
+	 * upgraded, the connection's WebSocket state */
+	uint16_t ws_status;
+	uint8_t ws_keylen;
+	bool ws_on;
+	char ws_key[32];
+	struct ws_state ws;
 };
 
 /* routes.c: the handler table. */

@@ -119,11 +119,73 @@ static enum route match(struct http_conn *c, const uint8_t *path, size_t n, uint
 		    : get || m == HTTP_M_OPTIONS ? R_ROOT : R_NOT_ALLOWED;
 	} else if (is(path, n, "/echo")) {
 		return R_ECHO; /* any method */
+	} else if (is(path, n, "/ws")) {
+		r = m == HTTP_M_GET ? R_WS : R_NOT_ALLOWED;
+		allow = "GET";
 	} else {
 		return R_NOT_FOUND;
 	}
 	http_set_allow(c, allow);
 	return r;
+}
+
+/* /ws (SPEC-HEAD.md 9): check the upgrade headers now, keeping the key
+ * (the head's bytes are gone by on_complete). */
+static struct ws_str header(const struct http_req *r, const char *name)
+{
+	const struct http_field *f = http_find(r->rq, r->buf, name);
+	return f ? (struct ws_str){ (const char *)r->buf + f->value, f->value_len }
+		 : (struct ws_str){ NULL, 0 };
+}
+
+static void ws_take_request(struct hstate *s, const struct http_req *r)
+{
+	struct ws_request wr = {
+		.upgrade = header(r, "upgrade"),
+		.connection = header(r, "connection"),
+		.key = header(r, "sec-websocket-key"),
+		.version = header(r, "sec-websocket-version"),
+	};
+
+	s->ws_status = (uint16_t)ws_handshake_check(&wr);
+	if (!s->ws_status && r->rq->content_length)
+		s->ws_status = 400; /* an upgrade carries no body */
+	if (!s->ws_status && wr.key.n < sizeof(s->ws_key)) {
+		memcpy(s->ws_key, wr.key.p, wr.key.n);
+		s->ws_keylen = (uint8_t)wr.key.n;
+	} else if (!s->ws_status) {
+		s->ws_status = 400;
+	}
+}
+
+/* After the 101, every byte of the connection is WebSocket. */
+static void ws_take_data(struct http_conn *c, void *arg)
+{
+	struct hstate *s = arg;
+	ws_on_data(http_conn_zg(c), &s->ws);
+}
+
+/* Echo messages up to 1 MiB; the refusals keep the connection (a
+ * plain GET /ws is the benchmark's readiness probe). */
+static int respond_ws(struct http_conn *c, struct hstate *s)
+{
+	char out[WS_REJECT_MAX > WS_101_MAX ? WS_REJECT_MAX : WS_101_MAX];
+
+	if (s->ws_status)
+		return http_respond_raw(c, out, ws_write_reject(out, s->ws_status, false));
+	if (http_respond_raw(c, out, ws_write_101(out, s->ws_key, s->ws_keylen)))
+		return -1;
+	ws_state_init(&s->ws, 1u << 20, NULL, NULL);
+	s->ws_on = true;
+	http_upgrade(c, ws_take_data, s);
+	return 0;
+}
+
+static void on_close(struct http_conn *c)
+{
+	struct hstate *s = http_conn_data(c);
+	if (s->ws_on)
+		ws_state_free(&s->ws);
 }
 
 /* The head is complete: route it, take what the response needs, and say
@@ -153,6 +215,9 @@ static int on_request(struct http_conn *c, const struct http_req *r)
 		return HTTP_BODY_BUFFER;
 	case R_ECHO:
 		return http_buffer_fields(c, r) ? 500 : HTTP_BODY_DISCARD;
+	case R_WS:
+		ws_take_request(s, r);
+		return HTTP_BODY_DISCARD;
 	default:
 		return HTTP_BODY_DISCARD; /* /upload counts it: http_body_length */
 	}
@@ -377,6 +442,8 @@ static int on_complete(struct http_conn *c)
 		return respond_kept(c, "application/octet-stream");
 	case R_ECHO:
 		return respond_kept(c, "text/plain");
+	case R_WS:
+		return respond_ws(c, (struct hstate *)s);
 	case R_NOT_ALLOWED:
 		return http_respond_status(c, 405);
 	default:
@@ -388,6 +455,7 @@ const struct http_handler app_handler = {
 	.on_request = on_request,
 	.on_body = on_body,
 	.on_complete = on_complete,
+	.on_close = on_close,
 	.on_reactor_start = worker_start,
 	.on_reactor_stop = worker_stop,
 };

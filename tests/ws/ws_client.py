@@ -478,17 +478,26 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True)
     ap.add_argument("--callback", action="store_true")
+    ap.add_argument("--datagen", help="--server is httparena-server: its /ws, with data made by this")
     args = ap.parse_args()
-    cmd = [args.server, "--port", "0", "--threads", "1", "--limit", str(LIMIT)]
+    tmp = None
+    if args.datagen:  # httparena-server's own /ws (1 MiB messages, as LIMIT)
+        import tempfile
+        tmp = tempfile.mkdtemp(prefix="zg-ws-arena-")
+        subprocess.run([args.datagen, tmp + "/data"], check=True, capture_output=True, timeout=60)
+        cmd = [args.server, "--port", "0", "--host", "127.0.0.1", "--threads", "1",
+               "--data", tmp + "/data"]
+    else:
+        cmd = [args.server, "--port", "0", "--threads", "1", "--limit", str(LIMIT)]
     if args.callback:
         cmd.append("--callback")
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         line = p.stdout.readline()
-        if "listening on port" not in line:
+        if "port" not in line:
             print("server did not start:", line)
             return 1
-        port = int(line.split("port")[1].split()[0])
+        port = int(line.split("port")[1].split()[0].rstrip(","))
         for t in (t_benchmark_bytes, t_validation, t_handshake, t_lengths, t_fragments,
                   t_control, t_invalid, t_invalid_split, t_splits, t_not_ws):
             t0 = time.monotonic()
@@ -508,6 +517,9 @@ def main():
             p.kill()
             rc = p.wait()
     check(rc == 0, "the server stopped cleanly (exit %s)" % rc)
+    if tmp:
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
     print("%d checks, %d failed" % (checks, len(failures)))
     return 1 if failures else 0
 
