@@ -5,16 +5,18 @@
 # worker, answering the same plaintext routes), side by side in one run.
 #
 #   http_bench.sh BUILD_DIR [--quick] [--duration S] [--warmup S] [--reps N]
-#                 [--profiles "baseline pipelined json compression upload"]
+#                 [--profiles "baseline baseline-wrk pipelined json compression upload"]
 #                 [--server PATH] [--datagen PATH] [--no-memory] [--no-docs]
 #
 # Every profile runs each server in turn (fresh process, pinned to CPU 1;
-# wrk with one thread pinned to CPU 0), the order alternating between
-# repetitions. Per run: requests/s (2xx only), server CPU time per request
-# (utime + stime from /proc/PID/stat over the measured wrk run, master +
-# worker for nginx) and peak memory (VmHWM, summed over nginx's
-# processes). Then both servers hold 4096 idle keep-alive connections and
-# their resident memory is read.
+# the load generator, zerg-load (examples/load) with one thread, pinned
+# to CPU 0), the order alternating between repetitions. baseline-wrk is
+# the baseline profile driven by wrk instead: a cross-check of zerg-load.
+# Per run: requests/s (2xx only), server CPU time per request (utime +
+# stime from /proc/PID/stat over the measured generator run, master +
+# worker for nginx), the generator's own CPU per request, and peak memory
+# (VmHWM, summed over nginx's processes). Then both servers hold 4096
+# idle keep-alive connections and their resident memory is read.
 #
 # Prints the table; unless --no-docs, writes it into the "http" section
 # of docs/benchmarks.md and draws docs/benchmarks.png. Exits 77 (skipped)
@@ -35,7 +37,7 @@ build=$(cd "$1" && pwd)
 shift
 args_line="$*"
 duration=8 warmup=2 reps=3 write_docs=1 memory=1 server="" datagen=""
-profiles="baseline pipelined json compression upload"
+profiles="baseline baseline-wrk pipelined json compression upload"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) duration=2 warmup=1 reps=1 ;;
@@ -69,12 +71,12 @@ if [ -z "$datagen" ]; then
 	done
 fi
 hold_bin=$build/tests/bench/http_hold
-upload_bin=$build/tests/bench/http_upload
+zl_bin=$build/examples/load/zerg-load
 if [ -z "$server" ] || [ ! -x "$server" ]; then
 	echo "SKIP: httparena-server not found in $hdir (pass --server PATH)"
 	exit 77
 fi
-[ -x "$hold_bin" ] && [ -x "$upload_bin" ] || bench_die "build $build first (missing tests/bench/http_hold, http_upload)"
+[ -x "$hold_bin" ] && [ -x "$zl_bin" ] || bench_die "build $build first (missing tests/bench/http_hold or examples/load/zerg-load)"
 
 pkgs=(wrk nginx-light curl)
 [ "$write_docs" = 1 ] && pkgs+=(python3-matplotlib)
@@ -212,16 +214,45 @@ sed "s/@PORT@/$port_base/" "$BENCH_TMP/nginx/nginx.conf.in" >"$BENCH_TMP/nginx/n
 	>"$BENCH_TMP/nginx-t.log" 2>&1 || { cat "$BENCH_TMP/nginx-t.log" >&2; bench_die "bad nginx config"; }
 
 # ---- profiles -------------------------------------------------------------
-# profile -> "connections|wrk args|description"
+# The HttpArena request files (requests/*.raw), sent as-is by zerg-load;
+# wrk_*.lua send the same bytes. The upload is 20 MiB of zeros.
+raw=$BENCH_TMP/raw
+mkdir -p "$raw"
+printf 'GET /baseline11?a=13&b=42 HTTP/1.1\r\nHost: localhost:8080\r\n\r\n' >"$raw/get.raw"
+printf 'POST /baseline11?a=13&b=42 HTTP/1.1\r\nHost: localhost:8080\r\nContent-Length: 2\r\n\r\n20' >"$raw/post_cl.raw"
+printf 'POST /baseline11?a=13&b=42 HTTP/1.1\r\nHost: localhost:8080\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n20\r\n0\r\n\r\n' >"$raw/post_chunked.raw"
+printf 'GET /pipeline HTTP/1.1\r\nHost: localhost:8080\r\n\r\n' >"$raw/pipeline.raw"
+printf 'GET /json HTTP/1.1\r\nHost: localhost:8080\r\n\r\n' >"$raw/json-get.raw"
+printf 'GET /compression HTTP/1.1\r\nHost: localhost:8080\r\nAccept-Encoding: gzip\r\n\r\n' >"$raw/json-gzip.raw"
+{
+	printf 'POST /upload HTTP/1.1\r\nHost: localhost:8080\r\nContent-Length: %d\r\n\r\n' $((20 << 20))
+	head -c $((20 << 20)) /dev/zero
+} >"$raw/upload.raw"
+
+# profile -> "connections|generator|its arguments|description"
 profile_def() {
 	case $1 in
-	baseline) echo "512|-s $here/wrk_baseline.lua|GET + POST Content-Length + POST chunked /baseline11, in turn" ;;
-	pipelined) echo "512|-s $here/wrk_pipeline.lua|16 x GET /pipeline per write" ;;
-	json) echo "512|-s $here/wrk_get.lua|GET /json (BENCH_PATH=/json)" ;;
-	compression) echo "128|-s $here/wrk_get.lua --timeout 20s|GET /compression, Accept-Encoding: gzip" ;;
-	upload) echo "64|http_upload|POST /upload, 20 MiB body (tests/bench/http_upload.c)" ;;
+	baseline) echo "512|zl|--raw $raw/get.raw,$raw/post_cl.raw,$raw/post_chunked.raw --rotate-requests|GET + POST Content-Length + POST chunked /baseline11, in turn" ;;
+	baseline-wrk) echo "512|wrk|-s $here/wrk_baseline.lua|the same, driven by wrk (cross-check)" ;;
+	pipelined) echo "512|zl|--raw $raw/pipeline.raw -p 16|16 x GET /pipeline in flight per connection" ;;
+	json) echo "512|zl|--raw $raw/json-get.raw|GET /json" ;;
+	compression) echo "128|zl|--raw $raw/json-gzip.raw --timeout 20000|GET /compression, Accept-Encoding: gzip" ;;
+	upload) echo "64|zl|--raw $raw/upload.raw --timeout 60000|POST /upload, 20 MiB body" ;;
 	*) return 1 ;;
 	esac
+}
+
+# zerg-load's JSON summary -> the key=value line of wrk_report.lua (over
+# the generator's whole run, which the server's CPU time also covers:
+# requests = every response, duration = the run) plus its own CPU.
+zl_line() {
+	/usr/bin/python3 -c '
+import json, sys
+d = json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][0])
+e, t, lat = d["errors"], d["totals"], d["latency_us"]
+print("WRK requests=%d duration_us=%d bytes=%d connect_errors=%d read_errors=%d write_errors=%d status_errors=%d timeouts=%d p50_us=%d p99_us=%d unanswered=%d window_rps=%.0f" % (
+    t["responses"], d["run_s"] * 1e6, d["bytes"], e["connect"], e["read"] + e["parse"] + e["body"],
+    e["write"], t["status_errors"], e["timeout"], lat["p50"], lat["p99"], t["unanswered"], d["rps"]))' "$1"
 }
 
 results=$BENCH_TMP/results.txt
@@ -231,14 +262,15 @@ failed=0
 # measure NAME PROFILE REP: one measurement with a fresh server; sets LINE
 # or returns 1.
 measure() {
-	local name=$1 prof=$2 rep=$3 def conns wargs port c0 c1 a0 a1 k0 k1 l0 l1 hwm rc log line
+	local name=$1 prof=$2 rep=$3 def conns gen wargs port c0 c1 a0 a1 k0 k1 l0 l1 hwm rc log line
 	LINE=""
 	def=$(profile_def "$prof")
 	conns=${def%%|*}
-	wargs=${def#*|}
-	wargs=${wargs%%|*}
+	def=${def#*|}
+	gen=${def%%|*}
+	def=${def#*|}
+	wargs=${def%%|*}
 	export BENCH_PATH=/json BENCH_GZIP=0
-	[ "$prof" = compression ] && export BENCH_PATH=/compression BENCH_GZIP=1
 	port=$(bench_free_port "$port_base")
 	port_base=$((port + 1))
 	log=$BENCH_TMP/$name-$prof-$rep.log
@@ -247,13 +279,13 @@ measure() {
 		return 1
 	fi
 	local url=http://127.0.0.1:$port/ load
-	if [ "$wargs" = http_upload ]; then
-		# wrk stalls when a server answers before the body is sent
-		# (nginx does): our own client waits for both
-		load=("$upload_bin" --port "$port" --conns "$conns" --size $((20 << 20)))
-		[ "$name" = zerg ] && load+=(--check-count)
-		[ "$warmup" != 0 ] && { taskset -c "$load_cpu" "${load[@]}" --duration "$warmup" >"$BENCH_TMP/warm.out" 2>&1 || true; }
-		load+=(--duration "$duration")
+	if [ "$gen" = zl ]; then
+		# shellcheck disable=SC2206
+		load=("$zl_bin" "http://127.0.0.1:$port" -t 1 -c "$conns" $wargs --json)
+		# httparena-server's answer to an upload is the byte count
+		[ "$prof" = upload ] && [ "$name" = zerg ] && load+=(--expect-body $((20 << 20)))
+		[ "$warmup" != 0 ] && { taskset -c "$load_cpu" "${load[@]}" -d "$warmup" >"$BENCH_TMP/warm.out" 2>&1 || true; }
+		load+=(-d "$duration")
 	else
 		# shellcheck disable=SC2206
 		load=(wrk -t 1 -c "$conns" $wargs "$url")
@@ -276,17 +308,20 @@ measure() {
 	hwm=$(bench_status_kb VmHWM "${SPIDS[@]}")
 	kill -0 "$SPID" 2>/dev/null || { bench_log "$name died during $prof"; rc=1; }
 	bench_stop "$SPID"
-	line=$(grep '^WRK ' "$BENCH_TMP/wrk.out" || true)
-	if [ -z "$line" ] || { [ $rc -ne 0 ] && [ "$wargs" != http_upload ]; }; then
+	if [ "$gen" = zl ]; then
+		line=$(zl_line "$BENCH_TMP/wrk.out" 2>/dev/null || true)
+	else
+		line=$(grep '^WRK ' "$BENCH_TMP/wrk.out" || true)
+	fi
+	if [ -z "$line" ] || [ $rc -ne 0 ]; then
 		bench_log "$name $prof: load generator failed (rc=$rc):"
 		cat "$BENCH_TMP/wrk.out" >&2
 		return 1
 	fi
-	[ $rc -ne 0 ] && bench_log "$name $prof: http_upload reported errors (rc=$rc)"
 	LINE=$(awk -v c0="$c0" -v c1="$c1" -v a0="$a0" -v a1="$a1" -v l0="$l0" -v l1="$l1" -v k0="$k0" -v k1="$k1" -v d="$duration" \
 		'BEGIN { f = (a1 - a0) - (c1 - c0) - (l1 - l0); if (f < 0) f = 0
 		printf "cpu_s=%.3f core_busy_s=%.3f load_cpu_s=%.3f foreign_cpu_pct=%.1f", c1 - c0, k1 - k0, l1 - l0, 100 * f / d }')
-	LINE="server=$name profile=$prof rep=$rep conns=$conns $LINE hwm_kb=$hwm ${line#WRK }"
+	LINE="server=$name profile=$prof rep=$rep conns=$conns gen=$gen $LINE hwm_kb=$hwm ${line#WRK }"
 }
 
 # run_one NAME PROFILE REP: the quietest of up to three measurements.
@@ -299,7 +334,7 @@ run_one() {
 	bench_log "$LINE"
 }
 
-bench_log "HTTP benchmark: servers on CPU $server_cpu, wrk (1 thread) on CPU $load_cpu, ${duration}s x $reps per server and profile; profiles: $profiles"
+bench_log "HTTP benchmark: servers on CPU $server_cpu, zerg-load (wrk for baseline-wrk; 1 thread) on CPU $load_cpu, ${duration}s x $reps per server and profile; profiles: $profiles"
 pi=0
 for prof in $profiles; do
 	profile_def "$prof" >/dev/null || bench_die "unknown profile $prof"
@@ -352,6 +387,7 @@ awk -v reps="$reps" -v chart="$chartdata" -v profiles="$profiles" "$BENCH_AWK_FU
 	rps = ok / d; cpr = ok ? 1e6 * V["cpu_s"] / ok : 0
 	N[k]++; R[k] = R[k] " " rps; CP[k] = CP[k] " " cpr
 	RR[k, V["rep"]] = rps; CC[k, V["rep"]] = cpr; BB[k, V["rep"]] = ok ? V["core_busy_s"] / ok : 0
+	LC[k] = LC[k] " " (V["requests"] ? 1e6 * V["load_cpu_s"] / V["requests"] : 0)
 	if (V["hwm_kb"] > H[k]) H[k] = V["hwm_kb"]
 	E[k] += V["status_errors"] + V["read_errors"] + V["write_errors"] + V["connect_errors"] + V["timeouts"]
 	C[V["profile"]] = V["conns"]
@@ -362,12 +398,13 @@ END {
 	note["json"] = "sends a static file of the same bytes (sendfile); httparena-server serialises per request"
 	note["compression"] = "gzips (level 1, per request) a static copy of the identity document; httparena-server also serialises it"
 	note["upload"] = "discards the body (return 200) instead of counting it"
-	print "| profile | conns | httparena-server req/s | nginx req/s | req/s zerg/nginx | zerg CPU µs/req | nginx CPU µs/req | CPU/req zerg/nginx | server-core busy/req zerg/nginx | pairs zerg won: req/s, CPU/req | zerg peak MiB | nginx peak MiB | errors zerg / nginx | what nginx does |"
-	print "|:---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|:---:|:---|"
+	note["baseline-wrk"] = note["baseline"] " (wrk instead of zerg-load: a cross-check)"
+	print "| profile | conns | httparena-server req/s | nginx req/s | req/s zerg/nginx | zerg CPU µs/req | nginx CPU µs/req | CPU/req zerg/nginx | server-core busy/req zerg/nginx | pairs zerg won: req/s, CPU/req | zerg peak MiB | nginx peak MiB | errors zerg / nginx | generator CPU µs/req (zerg / nginx runs) | what nginx does |"
+	print "|:---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|:---:|---:|:---|"
 	np = split(profiles, ps, " ")
 	for (i = 1; i <= np; i++) {
 		p = ps[i]; z = p SUBSEP "zerg"; g = p SUBSEP "nginx"
-		if (!N[z] || !N[g]) { printf "| %s | %s | %s | %s | | | | | | | | | | (a run failed) |\n", p, C[p], (N[z] ? sprintf("%.0f", median(R[z])) : "failed"), (N[g] ? sprintf("%.0f", median(R[g])) : "failed"); continue }
+		if (!N[z] || !N[g]) { printf "| %s | %s | %s | %s | | | | | | | | | | | (a run failed) |\n", p, C[p], (N[z] ? sprintf("%.0f", median(R[z])) : "failed"), (N[g] ? sprintf("%.0f", median(R[g])) : "failed"); continue }
 		zr = median(R[z]); gr = median(R[g]); zc = median(CP[z]); gc = median(CP[g])
 		wr = 0; wc = 0; n = 0; qr = ""; qc = ""; qb = ""
 		for (r = 1; r <= reps; r++) {
@@ -378,7 +415,7 @@ END {
 			qr = qr " " RR[z, r] / RR[g, r]; qc = qc " " CC[z, r] / CC[g, r]
 			if (BB[g, r] > 0) qb = qb " " BB[z, r] / BB[g, r]
 		}
-		printf "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %d/%d, %d/%d | %.1f | %.1f | %d / %d | %s |\n", p, C[p], zr, gr, median(qr), zc, gc, median(qc), median(qb), wr, n, wc, n, H[z] / 1024, H[g] / 1024, E[z], E[g], note[p]
+		printf "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %d/%d, %d/%d | %.1f | %.1f | %d / %d | %.2f / %.2f | %s |\n", p, C[p], zr, gr, median(qr), zc, gc, median(qc), median(qb), wr, n, wc, n, H[z] / 1024, H[g] / 1024, E[z], E[g], median(LC[z]), median(LC[g]), note[p]
 		printf "%s\t%.1f\t%.1f\t%.3f\t%.3f\t%.3f\t%.3f\n", p, zr, gr, zc, gc, median(qr), median(qc) > chart
 	}
 }' "$results" >"$table"
@@ -402,7 +439,7 @@ fi
 
 cmd_line="tests/bench/http_bench.sh BUILD${args_line:+ $args_line}   # or: meson test -C BUILD --benchmark http"
 echo
-echo "HTTP benchmark: httparena-server (1 thread) vs nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') (1 worker), servers on CPU $server_cpu, wrk 1 thread on CPU $load_cpu, ${duration} s per run after ${warmup} s warm-up, $reps run(s) each, alternating, medians:"
+echo "HTTP benchmark: httparena-server (1 thread) vs nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') (1 worker), servers on CPU $server_cpu, zerg-load (wrk for baseline-wrk) 1 thread on CPU $load_cpu, ${duration} s per run after ${warmup} s warm-up, $reps run(s) each, alternating, medians:"
 echo
 cat "$table"
 if [ -s "$memtable" ]; then
@@ -429,11 +466,11 @@ if [ "$write_docs" = 1 ] && [ -f "$docs/benchmarks.md" ]; then
 	{
 		echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(bench_machine)."
 		echo "httparena-server with \`--threads 1\` and nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') with \`worker_processes 1\`, each pinned to CPU $server_cpu;"
-		echo "\`wrk -t 1\` pinned to CPU $load_cpu. ${duration} s measured after ${warmup} s of warm-up, a fresh server process per run,"
+		echo "the load generator is zerg-load (\`examples/load\`, \`-t 1\`; wrk \`-t 1\` for the baseline-wrk cross-check row) pinned to CPU $load_cpu. ${duration} s measured after ${warmup} s of warm-up, a fresh server process per run,"
 		echo "$reps runs per server and profile with the order alternating; req/s counts 2xx responses only. req/s and µs/req are medians over the runs;"
 		echo "the ratios are medians of the per-pair ratios (each httparena-server run against the nginx run right before or after it), and \"pairs zerg won\" counts the pairs where it was ahead."
 		[ "${BENCH_NOISY:-0}" -gt 0 ] && echo "Warning: in ${BENCH_NOISY} measurement(s) other processes kept taking more than 10% of a core after three tries (foreign_cpu_pct in the raw results): those are noisier."
-		echo "CPU µs/req = the server's utime+stime (nginx: master + worker) during the measured run / 2xx responses;"
+		echo "CPU µs/req = the server's utime+stime (nginx: master + worker) during the measured generator run / 2xx responses in that run; generator CPU µs/req = the generator's own utime+stime / the responses it got;"
 		echo "peak MiB = VmHWM (nginx: summed over master and worker). A req/s ratio above 1 and a CPU ratio below 1 favour httparena-server."
 		echo "\"server-core busy/req\" is the CPU ratio for all busy time of CPU $server_cpu (/proc/stat user, system, irq, softirq), which also counts softirq work charged to no process."
 		echo

@@ -89,8 +89,8 @@ results=$BENCH_TMP/results.txt
 failed=0
 port_base=19500
 
-# gen_run GEN PROFILE REP PORT: one generator run; appends a result line.
-gen_run() {
+# gen_measure GEN PROFILE REP PORT: one generator run; sets LINE or fails.
+gen_measure() {
 	local gen=$1 prof=$2 rep=$3 port=$4 def conns wargs zargs l0 l1 a0 a1 s0 s1 rc=0 out line
 	def=$(profile_def "$prof")
 	conns=${def%%|*}
@@ -135,14 +135,22 @@ print("responses=%d window_requests=%d window_s=%.6f status_errors=%d errors=%d"
 	if [ $rc -ne 0 ] || [ -z "$line" ]; then
 		bench_log "$gen $prof: failed (rc=$rc):"
 		cat "$out" >&2
+		return 1
+	fi
+	LINE="gen=$gen profile=$prof rep=$rep conns=$conns threads=$threads $line $(awk -v l0="$l0" -v l1="$l1" -v a0="$a0" -v a1="$a1" -v s0="$s0" -v s1="$s1" -v d="$duration" \
+		'BEGIN { f = (a1 - a0) - (l1 - l0) - (s1 - s0); if (f < 0) f = 0
+		printf "gen_cpu_s=%.3f server_cpu_s=%.3f foreign_cpu_pct=%.1f", l1 - l0, s1 - s0, 100 * f / d }')"
+}
+
+# gen_run GEN PROFILE REP PORT: the quietest of up to three runs (other
+# processes took more than 10% of a core meanwhile: again); appends it.
+gen_run() {
+	if ! bench_quietest gen_measure "$@"; then
 		failed=1
 		return 1
 	fi
-	line="gen=$gen profile=$prof rep=$rep conns=$conns threads=$threads $line $(awk -v l0="$l0" -v l1="$l1" -v a0="$a0" -v a1="$a1" -v s0="$s0" -v s1="$s1" -v d="$duration" \
-		'BEGIN { f = (a1 - a0) - (l1 - l0) - (s1 - s0); if (f < 0) f = 0
-		printf "gen_cpu_s=%.3f server_cpu_s=%.3f foreign_cpu_pct=%.1f", l1 - l0, s1 - s0, 100 * f / d }')"
-	echo "$line" >>"$results"
-	bench_log "$line"
+	echo "$LINE" >>"$results"
+	bench_log "$LINE"
 }
 
 bench_log "zerg-load vs wrk: httparena-server on CPU $server_cpu, generators ($threads thread(s)) on CPU $load_cpu, ${duration}s x $reps pairs per profile; profiles: $profiles"
