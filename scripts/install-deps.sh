@@ -8,7 +8,7 @@ set -eu
 
 PKGS="gcc pkg-config meson ninja-build liburing-dev libcmocka-dev
       libsqlite3-dev libjansson-dev libisal-dev zlib1g-dev libdeflate-dev
-      python3 curl libssl-dev openssl"
+      python3 curl libssl-dev openssl brotli"
 # examples/httparena-server: brotli for json-comp and the static store
 PKGS="$PKGS libbrotli-dev"
 # tests/integration/test_libpq.c: libpq, and the server binaries it

@@ -9,8 +9,8 @@
 /* Responses                                                           */
 /* ------------------------------------------------------------------ */
 
-static char *begin(struct http_conn *h, unsigned status, const char *type,
-		   const char *encoding, const char *allow, size_t max_len)
+static void head_init(struct http_conn *h, unsigned status, const char *type,
+		      const char *encoding, const char *allow)
 {
 	struct http_out *o = &h->out;
 	o->head = (struct http_head){
@@ -19,6 +19,13 @@ static char *begin(struct http_conn *h, unsigned status, const char *type,
 		.close = h->close, .keep_alive = h->keep_alive,
 	};
 	o->fixed = http_head_fixed(&o->head);
+}
+
+static char *begin(struct http_conn *h, unsigned status, const char *type,
+		   const char *encoding, const char *allow, size_t max_len)
+{
+	struct http_out *o = &h->out;
+	head_init(h, status, type, encoding, allow);
 	o->digits = http_digits(max_len);
 	o->base = zg_conn_reserve(h->c, o->fixed + o->digits + max_len);
 	if (!o->base) {
@@ -71,6 +78,30 @@ int http_respond(struct http_conn *h, unsigned status, const char *type, const v
 		 size_t n)
 {
 	return respond_with(h, http_begin(h, status, type, n), p, n);
+}
+
+/* The head, with the body's exact length, then the body by reference:
+ * bytes that live as long as the server (a file store) are never copied. */
+int http_respond_ref(struct http_conn *h, unsigned status, const char *type,
+		     const char *encoding, const void *p, size_t n)
+{
+	struct http_out *o = &h->out;
+	const char *allow = status == 405 || h->method == HTTP_M_OPTIONS ? h->allow : NULL;
+	char *head;
+
+	head_init(h, status, type, encoding, allow);
+	head = zg_conn_reserve(h->c, o->fixed + http_digits(n));
+	if (!head) {
+		h->failed = true;
+		return -1;
+	}
+	zg_conn_commit(h->c, http_head_write(head, &o->head, n));
+	h->responded = true;
+	if (!h->head_only && n && zg_conn_write_ref(h->c, p, n, NULL, NULL)) {
+		h->failed = true;
+		return -1;
+	}
+	return 0;
 }
 
 int http_respond_raw(struct http_conn *h, const void *p, size_t n)

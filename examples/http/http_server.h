@@ -134,6 +134,11 @@ extern const struct zg_handler http_zg_handler;
  */
 void http_upgrade(struct http_conn *c, void (*take_data)(struct http_conn *c, void *arg),
 		  void *arg);
+/* A response whose body p[0..n) is sent by reference, not copied: it
+ * must stay unchanged for the server's life (encoding: a
+ * Content-Encoding value, or NULL). 0 or -1. */
+int http_respond_ref(struct http_conn *c, unsigned status, const char *type,
+		     const char *encoding, const void *p, size_t n);
 /* A complete response the application made itself (a 101, or a refusal
  * with headers of its own), written as it is: 0 or -1. */
 int http_respond_raw(struct http_conn *c, const void *p, size_t n);

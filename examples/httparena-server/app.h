@@ -10,6 +10,7 @@
 
 #include "data.h"
 #include "http_server.h"
+#include "static.h"
 #include "ws.h"
 
 /* Read-only after start: shared by every reactor thread. */
@@ -22,6 +23,7 @@ struct app {
 	bool generated_db;          /* db_path is in the cache directory */
 	struct http_config http;    /* the HTTP layer's (main.c)         */
 	atomic_uint features;       /* ZG_FEAT_* of reactor 0            */
+	struct static_store *statics; /* DIR/static, NULL without one    */
 };
 
 /* One per reactor thread (http_worker()). */
@@ -30,6 +32,7 @@ struct worker {
 	sqlite3 *db;                /* read-only, NULL without a DB file */
 	sqlite3_stmt *stmt;
 	struct gz *gz;
+	struct enc_coder *enc;      /* json-comp: brotli and gzip        */
 	char *scratch;              /* documents before gzip, /db rows   */
 	size_t scratch_cap;
 };
@@ -48,6 +51,7 @@ enum route {
 	R_ROOT_POST,        /* POST /: its body echoed               */
 	R_ECHO,             /* /echo: the request's header lines     */
 	R_WS,               /* /ws: WebSocket echo (echo-ws)          */
+	R_STATIC,           /* /static/<file> (static)               */
 };
 
 /* What / and /echo keep for their response (the layer's body_max): a
@@ -66,6 +70,10 @@ struct params {
 	int64_t mult;        /* /json/{count}?m=                        */
 	uint32_t count;      /* /json/{count}                           */
 	bool gzip;           /* Accept-Encoding allows gzip             */
+	uint8_t enc;         /* /json/{count}: the coding (enum enc)    */
+	const struct static_file *sf; /* /static: the file, and the    */
+	const struct static_rep *rep; /* representation chosen         */
+	uint8_t sf_enc;
 	double min, max;     /* /db                                     */
 };
 

@@ -218,6 +218,24 @@ static void generated_db(struct app *a)
 
 /* Each dataset comes from its file when the directory has it, else
  * from the generator (the benchmark mounts only some of the files). */
+/* The static profile's files (SPEC-HEAD.md 4), read once: DIR/static,
+ * when there is one. */
+static int load_statics(struct app *a)
+{
+	char path[PATH_MAX + 16], err[512];
+
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/static", a->data_dir);
+	if (stat(path, &st) || !S_ISDIR(st.st_mode))
+		return 0;
+	if (static_load(&a->statics, path, err, sizeof(err))) {
+		fprintf(stderr, "httparena-server: %s: %s\n", path, err);
+		return -1;
+	}
+	return 0;
+}
+
 static int load_data(struct app *a)
 {
 	struct dataset *ds[3] = { &a->small, &a->ints, &a->large };
@@ -237,6 +255,8 @@ static int load_data(struct app *a)
 	}
 	for (int k = DS_SMALL; k <= DS_LARGE; k++)
 		render_prepare(ds[k]);
+	if (load_statics(a))
+		return -1;
 	snprintf(a->db_path, sizeof(a->db_path), "%s/%s", a->data_dir, DB_FILE);
 	a->have_db = file_exists(a->db_path);
 	if (!a->have_db)
@@ -373,5 +393,6 @@ int main(int argc, char **argv)
 	dataset_free(&a.small);
 	dataset_free(&a.ints);
 	dataset_free(&a.large);
+	static_free(a.statics);
 	return rc;
 }

@@ -119,6 +119,8 @@ static enum route match(struct http_conn *c, const uint8_t *path, size_t n, uint
 		    : get || m == HTTP_M_OPTIONS ? R_ROOT : R_NOT_ALLOWED;
 	} else if (is(path, n, "/echo")) {
 		return R_ECHO; /* any method */
+	} else if (n > 8 && !memcmp(path, STATIC_PREFIX, 8)) {
+		r = get ? R_STATIC : R_NOT_ALLOWED;
 	} else if (is(path, n, "/ws")) {
 		r = m == HTTP_M_GET ? R_WS : R_NOT_ALLOWED;
 		allow = "GET";
@@ -127,6 +129,30 @@ static enum route match(struct http_conn *c, const uint8_t *path, size_t n, uint
 	}
 	http_set_allow(c, allow);
 	return r;
+}
+
+/* The coding the client takes best among offered (ENC_BIT()s), by
+ * Accept-Encoding's q-values, identity without the field. */
+static enum enc coding(const struct http_req *r, unsigned offered)
+{
+	const struct http_field *f = http_find(r->rq, r->buf, "accept-encoding");
+	return f ? enc_negotiate(r->buf + f->value, f->value_len, offered) : ENC_IDENTITY;
+}
+
+/* /static/<name>: the file, and its representation for this client. */
+static void static_take_request(struct http_conn *c, struct hstate *s, const struct http_req *r)
+{
+	const struct app *a = ((struct worker *)http_worker(c))->app;
+	const struct http_field *f = http_find(r->rq, r->buf, "accept-encoding");
+	struct enc_accept acc;
+
+	s->prm.sf = a->statics ? static_find(a->statics, r->path, r->path_len) : NULL;
+	if (!s->prm.sf)
+		return;
+	enc_accept_init(&acc);
+	if (f)
+		enc_accept_parse(&acc, r->buf + f->value, f->value_len);
+	s->prm.sf_enc = (uint8_t)static_pick(s->prm.sf, &acc, &s->prm.rep);
 }
 
 /* /ws (SPEC-HEAD.md 9): check the upgrade headers now, keeping the key
@@ -217,6 +243,12 @@ static int on_request(struct http_conn *c, const struct http_req *r)
 		return http_buffer_fields(c, r) ? 500 : HTTP_BODY_DISCARD;
 	case R_WS:
 		ws_take_request(s, r);
+		return HTTP_BODY_DISCARD;
+	case R_JSON_N:
+		prm->enc = (uint8_t)coding(r, ENC_ALL);
+		return HTTP_BODY_DISCARD;
+	case R_STATIC:
+		static_take_request(c, s, r);
 		return HTTP_BODY_DISCARD;
 	default:
 		return HTTP_BODY_DISCARD; /* /upload counts it: http_body_length */
@@ -315,6 +347,32 @@ static int respond_items(struct http_conn *c, const struct dataset *d, size_t co
 	if (!p)
 		return -1;
 	return http_end(c, render_items(p, d, count, mult));
+}
+
+/* json-comp (SPEC-HEAD.md 3): /json/{count} coded per request with what
+ * the client takes best (brotli or gzip), rendered and coded in the
+ * reactor's scratch buffer, then copied once into the output. */
+static int respond_items_coded(struct http_conn *c, const struct hstate *s)
+{
+	struct worker *w = http_worker(c);
+	const struct dataset *d = &w->app->ints;
+	enum enc e = (enum enc)s->prm.enc;
+	size_t count = s->prm.count < d->n ? s->prm.count : d->n;
+
+	if (e == ENC_IDENTITY)
+		return respond_items(c, d, count, s->prm.mult);
+	size_t doc_max = render_bound(d, count), bound = enc_bound(e, doc_max);
+	if (!scratch_reserve(w, doc_max + bound))
+		return -1;
+	char *doc = w->scratch, *out = w->scratch + doc_max;
+	size_t len = (size_t)(render_items(doc, d, count, s->prm.mult) - doc);
+	size_t n = enc_compress(w->enc, e, doc, len, out, bound);
+	if (n == 0)
+		return http_respond_status(c, 500);
+	char *p = http_begin_coded(c, 200, "application/json", enc_name(e), n);
+	if (!p)
+		return -1;
+	return http_end(c, jw_raw(p, out, n));
 }
 
 /* The 6000-item document, gzipped per request when the client takes it.
@@ -429,7 +487,13 @@ static int on_complete(struct http_conn *c)
 	case R_JSON:
 		return respond_items(c, &a->small, a->small.n, 1);
 	case R_JSON_N:
-		return respond_items(c, &a->ints, s->prm.count, s->prm.mult);
+		return respond_items_coded(c, s);
+	case R_STATIC:
+		if (!s->prm.sf)
+			return http_respond_status(c, 404);
+		return http_respond_ref(c, 200, s->prm.sf->type,
+					s->prm.sf_enc == ENC_IDENTITY ? NULL : enc_name(s->prm.sf_enc),
+					s->prm.rep->data, s->prm.rep->len);
 	case R_COMPRESSION:
 		return respond_compression(c, s);
 	case R_UPLOAD:

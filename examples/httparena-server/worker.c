@@ -37,7 +37,8 @@ void *worker_start(struct zg_reactor *r, void *udata)
 		abort(); /* nothing sensible to serve without it */
 	w->app = a;
 	w->gz = gz_new();
-	if (!w->gz)
+	w->enc = enc_coder_new(NULL); /* docs/json-comp-choice.md */
+	if (!w->gz || !w->enc)
 		abort();
 	open_db(w);
 	if (zg_reactor_id(r) == 0)
@@ -54,6 +55,7 @@ void worker_stop(struct zg_reactor *r, void *worker)
 	sqlite3_finalize(w->stmt);
 	sqlite3_close(w->db);
 	gz_free(w->gz);
+	enc_coder_free(w->enc);
 	free(w->scratch);
 	free(w);
 }

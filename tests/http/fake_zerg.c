@@ -237,6 +237,17 @@ int zg_conn_write(struct zg_conn *c, const void *p, size_t n)
 	return 0;
 }
 
+/* By reference: the fake keeps a copy in its output, released at once
+ * (the layer's callers pass NULL releases). */
+int zg_conn_write_ref(struct zg_conn *c, const void *p, size_t n, void (*release)(void *),
+		      void *arg)
+{
+	int rc = zg_conn_write(c, p, n);
+	if (!rc && release)
+		release(arg);
+	return rc;
+}
+
 void *zg_conn_reserve(struct zg_conn *c, size_t n)
 {
 	if (out_room(c, n))
