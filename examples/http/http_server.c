@@ -282,8 +282,9 @@ static void split_target(struct http_req *r, const struct http_request *rq,
 
 /* The head is complete at buf[0..len): route it, then either answer it
  * at once or go read its body. */
+/* eof: the client has finished sending (no body can follow: no 100) */
 static int start_request(struct zg_conn *c, struct http_conn *h, const uint8_t *buf,
-			 size_t len, size_t avail)
+			 size_t len, size_t avail, bool eof)
 {
 	const struct http_request *rq = &h->req;
 	const struct http_config *cfg = h->hr->cfg;
@@ -334,7 +335,7 @@ static int start_request(struct zg_conn *c, struct http_conn *h, const uint8_t *
 	zg_conn_advance(c, len, len);
 	/* RFC 9110 10.1.1: a client that sent the body already needs no
 	 * 100; one that waits for it (curl) gets it before we read. */
-	if ((rq->flags & HTTP_F_EXPECT) && avail == len &&
+	if ((rq->flags & HTTP_F_EXPECT) && avail == len && !eof &&
 	    zg_conn_write(c, continue_100, sizeof(continue_100) - 1)) {
 		zg_conn_close(c, ZG_CLOSE_ABORT);
 		return 0;
@@ -379,7 +380,7 @@ static int on_head(struct zg_conn *c, struct http_conn *h, const struct zg_read_
 		return 0;
 	}
 	set_deadline(c, h, false);
-	return start_request(c, h, p, (size_t)hl, v->len);
+	return start_request(c, h, p, (size_t)hl, v->len, v->eof);
 }
 
 /* n body bytes, as the request asked them taken: 0, or the status to

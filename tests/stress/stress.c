@@ -306,6 +306,7 @@ struct conn {
 	struct buf in;
 	unsigned answered;
 	bool got100;     /* the current request had its 100 Continue */
+	bool partial100; /* the unanswered last prefix asked for one  */
 	bool eof, failed;
 	uint32_t events;
 };
@@ -644,6 +645,9 @@ static void gen_unanswered(struct conn *c)
 		return;
 	}
 	gen_request(c, pick_kind(c), false, &dummy);
+	/* Its head may be complete (the cut is in the body), and then a 100
+	 * Continue for it is right, though no answer is owed. */
+	c->partial100 = dummy.expect100;
 	/* The prefix ends before the head's last byte or inside the body
 	 * (a chunked body is longer than its payload). */
 	uint64_t len = stream_end(c) - start;
@@ -828,7 +832,8 @@ static void check_answer(struct conn *c, const struct resp *r)
 static void check_continue(struct conn *c)
 {
 	unsigned i = c->answered;
-	if (i < c->nexp && c->exp[i].expect100 && !c->got100) {
+	if (!c->got100 && ((i < c->nexp && c->exp[i].expect100) ||
+			   (i == c->nexp && c->partial100))) {
 		c->got100 = true;
 		st.continues++;
 		return;
