@@ -65,7 +65,7 @@ static struct {
 	uint64_t reqs_per_conn;    /* 0: unlimited                      */
 	double duration_s, warmup_s;
 	unsigned timeout_ms, connect_timeout_ms, drain_ms;
-	bool json, pin, rotate_request, quiet;
+	bool json, pin, rotate_request, quiet, batch;
 	unsigned rflags_set, rflags_clear, bufs, buf_size;
 	const char *raw;
 	const char *path;          /* overrides the URL's path          */
@@ -100,6 +100,9 @@ static void usage(FILE *f)
 		"  -d, --duration S     measured seconds (default 10; fractions allowed)\n"
 		"  -w, --warmup S       seconds of load before the measurement (default 0)\n"
 		"  -p, --pipeline N     requests in flight per connection (default 1)\n"
+"      --batch          with -p: write the N requests together, the next N once all\n"
+		"                       N are answered (HttpArena's pipelining: N requests per segment);\n"
+		"                       without it a request is written as each answer arrives\n"
 		"  -r, --requests N     requests per connection, then close with RST and reconnect\n"
 		"      --raw F1,F2,...  send these files as-is instead of a GET of the URL's path:\n"
 		"                       connection i starts with file i %% count and moves to the\n"
@@ -348,6 +351,8 @@ static void fill(struct client *cl, uint64_t now)
 
 	if (w->draining || cl->no_more)
 		return;
+	if (o.batch && cl->sent != cl->done)
+		return; /* the next batch once every answer of this one is in */
 	while (cl->sent - cl->done < o.depth && (!limit || cl->sent < limit)) {
 		const struct tmpl *t = &o.t[cl->tmpl];
 		int rc;
@@ -809,7 +814,7 @@ static double seconds(const char *s, const char *what)
 
 static void parse_args(int argc, char **argv)
 {
-	enum { OPT_EXPECT = 300, OPT_RAW = 256, OPT_TIMEOUT, OPT_CTIMEOUT, OPT_DRAIN, OPT_NOPIN, OPT_JSON, OPT_PATH, OPT_ROTATE,
+	enum { OPT_EXPECT = 300, OPT_BATCH, OPT_RAW = 256, OPT_TIMEOUT, OPT_CTIMEOUT, OPT_DRAIN, OPT_NOPIN, OPT_JSON, OPT_PATH, OPT_ROTATE,
 	       OPT_BUFS, OPT_BUFSIZE, OPT_RFLAGS };
 	static const struct option lo[] = {
 		{ "connections", required_argument, NULL, 'c' },
@@ -823,6 +828,7 @@ static void parse_args(int argc, char **argv)
 		{ "raw", required_argument, NULL, OPT_RAW },
 		{ "expect-body", required_argument, NULL, OPT_EXPECT },
 		{ "rotate-requests", no_argument, NULL, OPT_ROTATE },
+		{ "batch", no_argument, NULL, OPT_BATCH },
 		{ "path", required_argument, NULL, OPT_PATH },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "connect-timeout", required_argument, NULL, OPT_CTIMEOUT },
@@ -861,6 +867,7 @@ static void parse_args(int argc, char **argv)
 		case OPT_RAW: o.raw = optarg; break;
 		case OPT_EXPECT: o.expect_body = optarg; o.expect_len = strlen(optarg); break;
 		case OPT_ROTATE: o.rotate_request = true; break;
+		case OPT_BATCH: o.batch = true; break;
 		case OPT_PATH: o.path = optarg; break;
 		case OPT_TIMEOUT: o.timeout_ms = (unsigned)num(optarg, "--timeout", 0, 86400000); break;
 		case OPT_CTIMEOUT: o.connect_timeout_ms = (unsigned)num(optarg, "--connect-timeout", 0, 86400000); break;
@@ -1030,6 +1037,7 @@ int main(int argc, char **argv)
 
 			fprintf(f, "{\"url\":");
 			json_str(f, o.target);
+			fprintf(f, ",\"batch\":%s", o.batch ? "true" : "false");
 			fprintf(f, ",\"connections\":%u,\"threads\":%u,\"depth\":%u,\"requests_per_conn\":%" PRIu64
 				   ",\"templates\":%u,\"warmup_s\":%.3f,\"duration_s\":%.6f",
 				o.conns, o.threads, o.depth, o.reqs_per_conn, o.nt,

@@ -39,6 +39,10 @@ static char tmpdir[256];
 /* ------------------------------------------------------------------ */
 
 static atomic_ulong srv_requests, srv_conns;
+/* on_data calls that found requests, and how many found exactly
+ * srv_batch of them / more than that (the batch test) */
+static atomic_ulong srv_datas, srv_datas_exact, srv_datas_over;
+static unsigned long srv_batch;
 static struct zg_server *srv;
 static uint16_t srv_port;
 
@@ -61,6 +65,8 @@ static void srv_data(struct zg_conn *c)
 {
 	struct zg_read_view v;
 	const uint8_t *p;
+
+	unsigned long found = 0;
 
 	zg_conn_read(c, &v);
 	while (v.len) {
@@ -87,6 +93,11 @@ static void srv_data(struct zg_conn *c)
 			close = true;
 		} else if (!memcmp(p, "GET /continue ", 14)) {
 			r = R_CONTINUE;
+		} else if (!memcmp(p, "GET /each ", 10)) {
+			/* an answer per send: the client sees them one by one */
+			zg_conn_write(c, R_CL, strlen(R_CL));
+			zg_conn_flush(c);
+			r = NULL;
 		} else if (!memcmp(p, "GET /pieces ", 12)) {
 			/* the chunked answer in 3-byte sends: the client gets it
 			 * cut everywhere */
@@ -102,12 +113,20 @@ static void srv_data(struct zg_conn *c)
 		if (r)
 			zg_conn_write(c, r, strlen(r));
 		atomic_fetch_add(&srv_requests, 1);
+		found++;
 		zg_conn_advance(c, hl, hl);
 		if (close) {
 			zg_conn_close(c, ZG_CLOSE_GRACEFUL);
-			return;
+			break;
 		}
 		zg_conn_read(c, &v);
+	}
+	if (found) {
+		atomic_fetch_add(&srv_datas, 1);
+		if (found == srv_batch)
+			atomic_fetch_add(&srv_datas_exact, 1);
+		else if (found > srv_batch)
+			atomic_fetch_add(&srv_datas_over, 1);
 	}
 }
 
@@ -379,6 +398,29 @@ static void test_raw_rotation(void **state)
 	assert_int_equal(J(NULL, "interim"), J(NULL, "requests"));
 }
 
+/* --batch: the server never has more than the batch pending, and
+ * (on loopback, one send of 8 small requests is one segment) sees
+ * whole batches */
+static void test_batch(void **state)
+{
+	(void)state;
+	reset_counts();
+	srv_batch = 8;
+	atomic_store(&srv_datas, 0);
+	atomic_store(&srv_datas_exact, 0);
+	atomic_store(&srv_datas_over, 0);
+	server_url("/each");
+	assert_int_equal(run_load((const char *[]){ url, "-c", "2", "-p", "8", "--batch", "-d", "0.5", NULL }), 0);
+	consistent();
+	assert_int_equal(atomic_load(&srv_requests), J("totals", "sent"));
+	assert_int_equal(J("totals", "sent") % 8, 0);
+	assert_int_equal(atomic_load(&srv_datas_over), 0);
+	print_message("%lu of %lu server on_data calls saw exactly 8 requests\n",
+		      atomic_load(&srv_datas_exact), atomic_load(&srv_datas));
+	assert_true(atomic_load(&srv_datas_exact) * 100 >= atomic_load(&srv_datas) * 95);
+	srv_batch = 0;
+}
+
 static void test_refused(void **state)
 {
 	(void)state;
@@ -535,6 +577,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_reconnect_rst),
 		cmocka_unit_test(test_server_close),
 		cmocka_unit_test(test_raw_rotation),
+		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_refused),
 	};
 	const struct CMUnitTest arena[] = {
