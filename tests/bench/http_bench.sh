@@ -234,7 +234,7 @@ profile_def() {
 	case $1 in
 	baseline) echo "512|zl|--raw $raw/get.raw,$raw/post_cl.raw,$raw/post_chunked.raw --rotate-requests|GET + POST Content-Length + POST chunked /baseline11, in turn" ;;
 	baseline-wrk) echo "512|wrk|-s $here/wrk_baseline.lua|the same, driven by wrk (cross-check)" ;;
-	pipelined) echo "512|zl|--raw $raw/pipeline.raw -p 16|16 x GET /pipeline in flight per connection" ;;
+	pipelined) echo "512|zl|--raw $raw/pipeline.raw -p 16 --batch|16 x GET /pipeline per write, the next 16 once all are answered" ;;
 	json) echo "512|zl|--raw $raw/json-get.raw|GET /json" ;;
 	compression) echo "128|zl|--raw $raw/json-gzip.raw --timeout 20000|GET /compression, Accept-Encoding: gzip" ;;
 	upload) echo "64|zl|--raw $raw/upload.raw --timeout 60000|POST /upload, 20 MiB body" ;;

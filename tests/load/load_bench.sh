@@ -78,7 +78,7 @@ printf 'GET /json HTTP/1.1\r\nHost: localhost:8080\r\n\r\n' >"$raw/json-get.raw"
 profile_def() {
 	case $1 in
 	baseline) echo "512|-s $bench/wrk_baseline.lua|--raw $raw/get.raw,$raw/post_cl.raw,$raw/post_chunked.raw --rotate-requests|GET, POST Content-Length, POST chunked /baseline11 in turn; wrk: a Lua request() per request" ;;
-	pipelined) echo "512|-s $bench/wrk_pipeline.lua|--raw $raw/pipeline.raw -p 16|16 GET /pipeline in flight per connection; wrk writes 16 at once and waits for all 16, zerg-load refills as answers come" ;;
+	pipelined) echo "512|-s $bench/wrk_pipeline.lua|--raw $raw/pipeline.raw -p 16 --batch|16 GET /pipeline per write, the next 16 once all 16 are answered (both)" ;;
 	json) echo "512|-s $bench/wrk_get.lua|--raw $raw/json-get.raw|GET /json (8.6 KB answers); wrk: a static request, no Lua per request" ;;
 	*) return 1 ;;
 	esac
