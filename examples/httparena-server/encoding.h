@@ -7,7 +7,8 @@
  * enc_accept_parse() (a list split over several lines is one list), then
  * enc_choose() with the codings the resource has. It picks the coding
  * with the highest q-value; a tie goes to the server's preference
- * br > gzip > identity. Rules:
+ * br > gzip > identity (enc_choose_prefer() puts another coding first:
+ * ENC_JSON_PREFER for bodies compressed per request). Rules:
  *   - no Accept-Encoding field, or an empty one: identity (the benchmark
  *     wants no Content-Encoding without the header, SPEC-HEAD 3.2);
  *   - a coding's q is its own entry's, else the entry "*"'s, else it is
@@ -66,13 +67,27 @@ bool enc_acceptable(const struct enc_accept *a, unsigned offered);
 /* The coding to send among `offered` (identity is always possible and
  * is the fallback, whether or not the mask has it). */
 enum enc enc_choose(const struct enc_accept *a, unsigned offered);
+/* The same with `prefer` first among codings of equal q (then br >
+ * gzip > identity). */
+enum enc enc_choose_prefer(const struct enc_accept *a, unsigned offered, enum enc prefer);
 /* Shorthand: one field value (NULL: no field) -> the coding. */
 enum enc enc_negotiate(const uint8_t *v, size_t n, unsigned offered);
+enum enc enc_negotiate_prefer(const uint8_t *v, size_t n, unsigned offered, enum enc prefer);
+
+/* What wins a tie of q-values for a body compressed per request
+ * (json-comp; the benchmark sends "gzip, br"): gzip. ISA-L level 1 costs
+ * about what brotli quality 0 does and its output is smaller, so its
+ * json-comp score (req/s x (min bytes / bytes)^2) is the highest of all
+ * codings and settings measured (docs/json-comp-choice.md). Precompressed
+ * files (static.c) keep br first: their siblings cost nothing. */
+#define ENC_JSON_PREFER ENC_GZIP
 
 /* The Content-Encoding value of e ("br", "gzip"); NULL for identity. */
 const char *enc_name(enum enc e);
 
-/* Compression settings; enc_params_default() is what json-comp uses. */
+/* Compression settings; enc_params_default() is what json-comp uses
+ * (HTTPARENA_BROTLI=QUALITY:WINDOW in the environment overrides it, for
+ * measurements). */
 struct enc_params {
 	int br_quality; /* 0..11 */
 	int br_lgwin;   /* 10..24 */

@@ -174,6 +174,31 @@ static void test_ties(void **state)
 	assert_int_equal(neg("identity;q=0.8, gzip;q=0.8", ALL), ENC_GZIP);
 	assert_int_equal(neg("identity, gzip, br", ALL), ENC_BR);
 	assert_int_equal(neg("identity;q=0.9, gzip;q=0.9", ID | BR), ENC_IDENTITY);
+	/* another preference moves only ties */
+	struct enc_accept a = parsed("gzip, br");
+	assert_int_equal(enc_choose_prefer(&a, ALL, ENC_GZIP), ENC_GZIP);
+	assert_int_equal(enc_choose_prefer(&a, ALL, ENC_BR), ENC_BR);
+	assert_int_equal(enc_choose_prefer(&a, ALL, ENC_IDENTITY), ENC_BR);
+	assert_int_equal(enc_choose_prefer(&a, ID | BR, ENC_GZIP), ENC_BR);
+	a = parsed("gzip;q=0.5, br");
+	assert_int_equal(enc_choose_prefer(&a, ALL, ENC_GZIP), ENC_BR);
+	a = parsed("identity, gzip, br");
+	assert_int_equal(enc_choose_prefer(&a, ALL, ENC_IDENTITY), ENC_IDENTITY);
+	assert_int_equal(enc_choose_prefer(&a, ALL, ENC_GZIP), ENC_GZIP);
+	assert_int_equal(enc_choose_prefer(&a, ALL, (enum enc)7), ENC_BR);
+	a = parsed("br;q=1, gzip;q=0.8"); /* wrk's static header */
+	assert_int_equal(enc_choose_prefer(&a, ALL, ENC_GZIP), ENC_BR);
+	a = parsed("*");
+	assert_int_equal(enc_choose_prefer(&a, ALL, ENC_GZIP), ENC_GZIP);
+	enc_accept_init(&a); /* no header: identity whatever is preferred */
+	assert_int_equal(enc_choose_prefer(&a, ALL, ENC_GZIP), ENC_IDENTITY);
+	/* json-comp's: the benchmark's "gzip, br" gets gzip */
+	static const char bench_ae[] = "gzip, br";
+	assert_int_equal(enc_negotiate_prefer((const uint8_t *)bench_ae, sizeof(bench_ae) - 1,
+					      ALL, ENC_JSON_PREFER), ENC_GZIP);
+	assert_int_equal(enc_negotiate_prefer(NULL, 0, ALL, ENC_JSON_PREFER), ENC_IDENTITY);
+	assert_int_equal(enc_negotiate_prefer((const uint8_t *)"br", 2, ALL, ENC_JSON_PREFER),
+			 ENC_BR);
 }
 
 static void test_case_and_space(void **state)
