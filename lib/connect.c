@@ -71,6 +71,14 @@ static int check_args(struct zg_reactor *r, const struct sockaddr *addr, socklen
 	return r->stopping ? -ESHUTDOWN : 0;
 }
 
+/* Undo zg__conn_take_slot for a connection nobody has seen yet. */
+static void back_out(struct zg_conn *c)
+{
+	zg__conn_discard(c);
+	zg__conn_slot_reuse(c);
+	c->r->live--;
+}
+
 ZG_EXPORT int zg_reactor_connect(struct zg_reactor *r, const struct sockaddr *addr,
 				 socklen_t len, const struct zg_connect_opts *opts,
 				 struct zg_conn **out)
@@ -91,17 +99,10 @@ ZG_EXPORT int zg_reactor_connect(struct zg_reactor *r, const struct sockaddr *ad
 	if (fd < 0)
 		return fd;
 	c = zg__conn_take_slot(r, fd);
-	sqe = c ? zg__sqe(r) : NULL;
-	if (!sqe) {
-		if (c) { /* back out: the slot was never visible to anyone */
-			zg__conn_discard(c);
-			zg__conn_slot_reuse(c);
-			r->live--;
-		} else {
-			close(fd);
-		}
-		/* no slot: every slot taken, or the fd set could not grow */
-		return c || r->nfree ? -ENOMEM : -EMFILE;
+	if (!c) {
+		close(fd);
+		/* every slot taken, or the fd set could not grow */
+		return r->nfree ? -ENOMEM : -EMFILE;
 	}
 	c->state = CS_CONNECTING;
 	c->app_knows = true; /* on_close is owed even if the connect fails */
@@ -110,11 +111,13 @@ ZG_EXPORT int zg_reactor_connect(struct zg_reactor *r, const struct sockaddr *ad
 		c->own_h = *opts->handler;
 		c->h = &c->own_h;
 	}
-	if (opts->tls && (ret = zg__tls_attach(c, opts->tls)) != 0) {
-		zg__conn_discard(c);
-		zg__conn_slot_reuse(c);
-		r->live--;
-		return ret;
+	/* The SQE last: one taken from the ring is submitted, prepared or
+	 * not, so nothing may fail after it. */
+	ret = opts->tls ? zg__tls_attach(c, opts->tls) : 0;
+	sqe = ret ? NULL : zg__sqe(r);
+	if (!sqe) {
+		back_out(c);
+		return ret ? ret : -ENOMEM;
 	}
 	memcpy(&c->connect_to, addr, len);
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&c->connect_to, len);
