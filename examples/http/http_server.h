@@ -19,7 +19,7 @@
  *   on_body      a run of body bytes (HTTP_BODY_STREAM);
  *   on_complete  the request is complete: write the response, once,
  *                with http_begin()/http_end(), http_respond() or
- *                http_respond_status().
+ *                http_respond_status(), now or later (http_ticket()).
  *
  * Every callback runs on the connection's reactor thread. Names: every
  * public name of the layer starts with http_ (HTTP_ for macros); those
@@ -71,7 +71,8 @@ struct http_handler {
 	unsigned (*on_body)(struct http_conn *c, const uint8_t *p, size_t n);
 	/* The whole request is in: write its response. Returns 0, or -1 to
 	 * abort the connection (also done when a response could not be
-	 * queued). No response written: a 500 is sent. */
+	 * queued), or HTTP_LATER with a ticket taken (below). No response
+	 * written: a 500 is sent. */
 	int (*on_complete)(struct http_conn *c);
 	/* Optional: the connection is going away (its data is freed after). */
 	void (*on_close)(struct http_conn *c);
@@ -142,6 +143,27 @@ int http_respond_ref(struct http_conn *c, unsigned status, const char *type,
 /* A complete response the application made itself (a 101, or a refusal
  * with headers of its own), written as it is: 0 or -1. */
 int http_respond_raw(struct http_conn *c, const void *p, size_t n);
+
+/*
+ * Responses that come later (a database answer). on_complete takes a
+ * ticket and returns HTTP_LATER: the layer reads no further request of
+ * the connection (pipelined ones wait, in order) until the ticket is
+ * done. Later, on the connection's reactor thread:
+ *
+ *   struct http_conn *c = http_ticket_conn(t);  NULL: it closed meanwhile
+ *   if (c) ... http_begin()/http_end(), http_respond() ...
+ *   http_ticket_done(t);                       always, exactly once
+ *
+ * http_ticket_done() frees the ticket and, for a live connection, sends
+ * a 500 if nothing was written and goes on with the next request. A
+ * ticket outlives its connection (its on_close still runs), never the
+ * reactor. NULL when out of memory (answer now, or return -1).
+ */
+#define HTTP_LATER 1
+struct http_ticket;
+struct http_ticket *http_ticket(struct http_conn *c);
+struct http_conn *http_ticket_conn(const struct http_ticket *t);
+void http_ticket_done(struct http_ticket *t);
 
 /* ------------------------------------------------------------------ */
 /* Accessors                                                           */

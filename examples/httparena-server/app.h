@@ -13,6 +13,11 @@
 #include "static.h"
 #include "ws.h"
 
+struct db_shared;
+struct db;
+struct cache_shared;
+struct cache;
+
 /* Read-only after start: shared by every reactor thread. */
 struct app {
 	struct dataset small, ints, large;
@@ -24,6 +29,8 @@ struct app {
 	struct http_config http;    /* the HTTP layer's (main.c)         */
 	atomic_uint features;       /* ZG_FEAT_* of reactor 0            */
 	struct static_store *statics; /* DIR/static, NULL without one    */
+	struct db_shared *dbs;      /* /async-db, /crud: DATABASE_URL    */
+	struct cache_shared *caches; /* /crud's item cache               */
 };
 
 /* One per reactor thread (http_worker()). */
@@ -33,6 +40,8 @@ struct worker {
 	sqlite3_stmt *stmt;
 	struct gz *gz;
 	struct enc_coder *enc;      /* json-comp: brotli and gzip        */
+	struct db *db;              /* this reactor's PostgreSQL pool    */
+	struct cache *cache;        /* this reactor's handle on the cache */
 	char *scratch;              /* documents before gzip, /db rows   */
 	size_t scratch_cap;
 };
@@ -52,6 +61,11 @@ enum route {
 	R_ECHO,             /* /echo: the request's header lines     */
 	R_WS,               /* /ws: WebSocket echo (echo-ws)          */
 	R_STATIC,           /* /static/<file> (static)               */
+	R_ASYNC_DB,         /* /async-db (async-db, api-4, api-16)   */
+	R_CRUD_LIST,        /* GET /crud/items?category&page&limit   */
+	R_CRUD_GET,         /* GET /crud/items/{id}                  */
+	R_CRUD_CREATE,      /* POST /crud/items                      */
+	R_CRUD_UPDATE,      /* PUT /crud/items/{id}                  */
 };
 
 /* What / and /echo keep for their response (the layer's body_max): a
