@@ -58,6 +58,7 @@ struct http_conn {
 	struct http_buf buf;
 	struct http_out out;
 	const char *allow;       /* http_set_allow                       */
+	const char *vary;        /* http_set_vary                        */
 	uint8_t phase;
 	uint8_t mode;            /* enum http_body_mode                  */
 	uint8_t method;
@@ -80,6 +81,10 @@ struct http_conn {
 	struct http_conn *held_next, **held_prev;
 	bool later;              /* on the reactor's later queue         */
 	struct http_conn *later_next, **later_prev;
+	/* http_ticket: a response that comes later (the ticket points back
+	 * here until it is done or this closes); on_complete is running */
+	struct http_ticket *ticket;
+	bool completing;
 	/* http_upgrade: the connection's input goes to take_data now */
 	void (*take_data)(struct http_conn *c, void *arg);
 	void *take_arg;

@@ -17,6 +17,11 @@
 #include <string.h>
 #include <time.h>
 
+/* Its own allocation, not a part of the connection: it outlives it. */
+struct http_ticket {
+	struct http_conn *h; /* NULL once the connection closed */
+};
+
 static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 /* Timeouts: a short one while a request is half-way in, the idle one
@@ -70,6 +75,7 @@ static void next_request(struct http_conn *h)
 {
 	h->phase = HTTP_PH_HEAD;
 	h->allow = NULL;
+	h->vary = NULL;
 	http_request_init(&h->req);
 }
 
@@ -237,17 +243,35 @@ static int reject(struct zg_conn *c, struct http_conn *h, unsigned status)
 	return 0;
 }
 
+/* The ticket no longer points at h, nor h at it. */
+static void ticket_detach(struct http_conn *h)
+{
+	if (h->ticket) {
+		h->ticket->h = NULL;
+		h->ticket = NULL;
+	}
+}
+
 /* The request is complete: its response (the layer's own for OPTIONS *),
- * then the request buffer goes. 0, or -1 once the connection had to be
- * aborted. */
+ * then the request buffer goes. 0; HTTP_LATER when the handler took a
+ * ticket (the buffer stays until it is done); or -1 once the connection
+ * had to be aborted. */
 static int complete(struct zg_conn *c, struct http_conn *h)
 {
 	int rc;
 
-	if (h->builtin)
+	if (h->builtin) {
 		rc = http__respond_empty(h);
-	else
+	} else {
+		h->completing = true;
 		rc = h->hr->cfg->handler->on_complete(h);
+		h->completing = false;
+	}
+	if (h->ticket && rc != -1 && !h->failed)
+		return HTTP_LATER;
+	ticket_detach(h); /* aborted: the ticket's holder sees NULL */
+	if (rc == HTTP_LATER)
+		rc = 0; /* no ticket out (or done already): answered now */
 	if (rc == 0 && !h->failed && !h->responded)
 		rc = http_respond_status(h, 500);
 	if (h->buf.p)
@@ -256,6 +280,26 @@ static int complete(struct zg_conn *c, struct http_conn *h)
 		zg_conn_close(c, ZG_CLOSE_ABORT);
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * A ticket is out: the head (and body) are consumed; what follows is
+ * left unexamined-looking to libzerg but not parsed (on_data marks it
+ * examined and returns) until http_ticket_done. Reading goes on, rather
+ * than pausing it: a pause cancels the multishot receive and a resume
+ * re-arms it, two submissions per deferred request; libzerg's own
+ * max_input bounds what a client can pile up meanwhile, and a reset is
+ * seen at once. The request timeout (an idle timeout: no progress in
+ * either direction) runs while the ticket is out. Returns 0.
+ */
+static int wait_ticket(struct zg_conn *c, struct http_conn *h)
+{
+	struct zg_read_view v;
+
+	set_slow(c, h, true);
+	zg_conn_read(c, &v);
+	zg_conn_advance(c, 0, v.len);
 	return 0;
 }
 
@@ -324,9 +368,12 @@ static int start_request(struct zg_conn *c, struct http_conn *h, const uint8_t *
 		h->chunked = false;
 		h->body_left = rq->content_length;
 	} else {
-		if (complete(c, h))
+		int rc = complete(c, h);
+		if (rc < 0)
 			return 0;
 		zg_conn_advance(c, len, len);
+		if (rc == HTTP_LATER)
+			return wait_ticket(c, h);
 		if (h->take_data)
 			return taken_over(c, h);
 		return after_response(c, h);
@@ -464,9 +511,12 @@ static int on_body(struct zg_conn *c, struct http_conn *h, const struct zg_read_
 		return 0;
 	}
 	set_deadline(c, h, false);
-	if (complete(c, h))
+	int rc = complete(c, h);
+	if (rc < 0)
 		return 0;
 	zg_conn_advance(c, used, used);
+	if (rc == HTTP_LATER)
+		return wait_ticket(c, h);
 	return after_response(c, h);
 }
 
@@ -582,9 +632,9 @@ static void on_data(struct zg_conn *c)
 		h->take_data(h, h->take_arg);
 		return;
 	}
-	if (h->blocked || h->later) {
+	if (h->blocked || h->later || h->ticket) {
 		/* Bytes that were on their way came in, or new ones while it
-		 * waits for its turn: they wait too. */
+		 * waits for its turn or for a response: they wait too. */
 		struct zg_read_view v;
 		zg_conn_read(c, &v);
 		zg_conn_advance(c, 0, v.len);
@@ -644,6 +694,7 @@ static void on_close(struct zg_conn *c, int reason)
 	(void)reason;
 	if (h) {
 		struct http_reactor *hr = h->hr;
+		ticket_detach(h);
 		if (hr->cfg->handler->on_close)
 			hr->cfg->handler->on_close(h);
 		unblock(h);
@@ -663,6 +714,73 @@ const struct zg_handler http_zg_handler = {
 	.on_drain = on_drain,
 	.on_close = on_close,
 };
+
+/* ------------------------------------------------------------------ */
+/* Responses that come later                                           */
+/* ------------------------------------------------------------------ */
+
+struct http_ticket *http_ticket(struct http_conn *h)
+{
+	if (!h->completing || h->ticket)
+		return NULL; /* only from on_complete, one per request */
+	struct http_ticket *t = malloc(sizeof(*t));
+	if (!t)
+		return NULL;
+	t->h = h;
+	h->ticket = t;
+	return t;
+}
+
+struct http_conn *http_ticket_conn(const struct http_ticket *t)
+{
+	return t->h;
+}
+
+/* The pipelined input, unexamined again, and resumed reading have
+ * libzerg call on_data in its next iteration (as on_drain does): never
+ * parsed from in here, which may be deep in the application's stack (a
+ * database callback). An end of stream with nothing left is the close
+ * that on_data would have made. */
+static void resume(struct zg_conn *c)
+{
+	struct zg_read_view v;
+
+	zg_conn_read(c, &v);
+	if (v.len == 0 && v.eof) {
+		zg_conn_close(c, ZG_CLOSE_GRACEFUL);
+		return;
+	}
+	zg_conn_advance(c, 0, 0);
+	zg_conn_resume_read(c);
+}
+
+void http_ticket_done(struct http_ticket *t)
+{
+	struct http_conn *h = t->h;
+
+	free(t);
+	if (!h)
+		return;
+	h->ticket = NULL;
+	if (h->completing)
+		return; /* done within on_complete: complete() answers as usual */
+	struct zg_conn *c = h->c;
+	/* A turn of its own, for the output accounting (see on_data) */
+	h->carried = h->queued = zg_conn_pending(c);
+	h->turn_ms = pass_now(c);
+	if (!h->failed && !h->responded)
+		http_respond_status(h, 500);
+	if (h->buf.p)
+		http__buf_free(h);
+	if (h->failed) {
+		zg_conn_close(c, ZG_CLOSE_ABORT);
+		return;
+	}
+	set_slow(c, h, false);
+	held_set(h, zg_conn_pending(c));
+	if (after_response(c, h))
+		resume(c);
+}
 
 /* ------------------------------------------------------------------ */
 /* Per-reactor state, configuration                                    */
@@ -770,4 +888,9 @@ uint64_t http_body_length(const struct http_conn *c)
 void http_set_allow(struct http_conn *c, const char *allow)
 {
 	c->allow = allow;
+}
+
+void http_set_vary(struct http_conn *c, const char *vary)
+{
+	c->vary = vary;
 }

@@ -158,6 +158,38 @@ int http_respond_raw(struct http_conn *c, const void *p, size_t n);
  * a 500 if nothing was written and goes on with the next request. A
  * ticket outlives its connection (its on_close still runs), never the
  * reactor. NULL when out of memory (answer now, or return -1).
+ *
+ * Precisely:
+ * - http_ticket() works only inside on_complete, once per request (NULL
+ *   otherwise). The ticket is malloc'd and owned by whoever took it
+ *   until http_ticket_done() frees it.
+ * - Once a ticket is out when on_complete returns, the response is
+ *   deferred whatever the return value, except -1 (or a response the
+ *   output queue refused): the connection is aborted, and the ticket
+ *   stays valid with http_ticket_conn() NULL. HTTP_LATER returned with
+ *   no ticket out counts as 0 (answered now, or a 500).
+ * - http_ticket_done() inside the same on_complete is allowed: the
+ *   request is then answered as if no ticket had been taken.
+ * - While a ticket is out the request buffer (http_buffer(),
+ *   http_conn_data()) stays, and the request timeout (request_timeout_ms,
+ *   an idle timeout) replaces the idle one: a connection with no
+ *   progress for that long is closed (RST); the ticket then gives NULL.
+ *   Bytes the client sends meanwhile are kept, not parsed.
+ * - http_ticket_done() on a live connection ends the request as a
+ *   return of 0 from on_complete would: a 500 if nothing was written,
+ *   then the buffer is freed, Connection: close honoured, output
+ *   back-pressure applied; the requests behind it are parsed from the
+ *   reactor's next iteration, never from inside http_ticket_done().
+ *   A response the output queue refused aborts the connection there.
+ * - The connection closing (reset, timeout, server stopping) detaches
+ *   the ticket before the handler's on_close runs.
+ * - A reactor's graceful stop (zg_reactor_stop) sees a connection that
+ *   waits on a ticket as idle (its request is consumed) and closes it:
+ *   that request goes unanswered. Tickets still out when the reactor
+ *   stops must be done by the end of on_reactor_stop (the connections
+ *   are closed by then: every ticket gives NULL); the layer does not
+ *   track them.
+ * - Not for an upgraded connection (http_upgrade()).
  */
 #define HTTP_LATER 1
 struct http_ticket;
@@ -178,6 +210,11 @@ uint64_t http_body_length(const struct http_conn *c);
 /* The Allow value of this request's resource (a static string): sent
  * with a 405, and with any answer to OPTIONS. Reset per request. */
 void http_set_allow(struct http_conn *c, const char *allow);
+
+/* The Vary value of this request's answer (a static string, say
+ * "Accept-Encoding" when the body was chosen by it): sent with every
+ * response to the request, errors too. Reset per request. */
+void http_set_vary(struct http_conn *c, const char *vary);
 
 /* ------------------------------------------------------------------ */
 /* The request buffer: bytes kept across the body, freed once the      */

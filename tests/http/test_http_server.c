@@ -4,8 +4,8 @@
  * fake libzerg (fake_zerg.c): pipelined requests under every split of
  * the input into segments (the contiguous-copy fallback included), the
  * body modes, 100-continue, the layer's own answers (errors, CONNECT,
- * OPTIONS *), HEAD, keep-alive, the timers, output back-pressure and a
- * response the output queue refuses.
+ * OPTIONS *), HEAD, keep-alive, the timers, output back-pressure, a
+ * response the output queue refuses, and deferred responses (tickets).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,7 +25,8 @@
 /* ------------------------------------------------------------------ */
 
 enum { T_HELLO = 1, T_TARGET, T_STREAM, T_BUFFER, T_DISCARD, T_FIELDS, T_ALLOW,
-       T_NONE, T_ERROR, T_LIMITED, T_NOT_FOUND };
+       T_NONE, T_ERROR, T_LIMITED, T_NOT_FOUND, T_LATER, T_LATER_NOW, T_LATER_FAIL,
+       T_LATER_BODY };
 
 struct tconn {
 	int route;
@@ -79,6 +80,17 @@ static int t_request(struct http_conn *c, const struct http_req *r)
 	} else if (is(r->path, r->path_len, "/limited")) {
 		t->route = T_LIMITED;
 		return HTTP_BODY_STREAM;
+	} else if (is(r->path, r->path_len, "/later") ||
+		   is(r->path, r->path_len, "/later-now") ||
+		   is(r->path, r->path_len, "/later-fail")) {
+		t->route = r->path_len == 6 ? T_LATER : r->path[7] == 'n' ? T_LATER_NOW
+									  : T_LATER_FAIL;
+		snprintf(t->target, sizeof(t->target), "%.*s", (int)r->query_len,
+			 r->query ? (const char *)r->query : "");
+		return HTTP_BODY_DISCARD;
+	} else if (is(r->path, r->path_len, "/later-body")) {
+		t->route = T_LATER_BODY;
+		return HTTP_BODY_BUFFER;
 	} else {
 		t->route = T_NOT_FOUND;
 	}
@@ -96,6 +108,47 @@ static unsigned t_body(struct http_conn *c, const uint8_t *p, size_t n)
 		memcpy(t->stream + t->streamed, p, n);
 	t->streamed += n;
 	return 0;
+}
+
+/* The tickets the handler took, in order; the test answers them. */
+static struct http_ticket *tickets[8];
+static unsigned nticket;
+static bool ticket_twice; /* a second http_ticket() of a request gave NULL */
+
+static int take_ticket(struct http_conn *c)
+{
+	struct http_ticket *t = http_ticket(c);
+	assert_non_null(t);
+	assert_ptr_equal(http_ticket_conn(t), c);
+	ticket_twice = http_ticket(c) == NULL;
+	assert_true(nticket < 8);
+	tickets[nticket++] = t;
+	return HTTP_LATER;
+}
+
+/* The oldest ticket out. */
+static struct http_ticket *pop_ticket(void)
+{
+	assert_true(nticket > 0);
+	struct http_ticket *t = tickets[0];
+	memmove(tickets, tickets + 1, --nticket * sizeof(tickets[0]));
+	return t;
+}
+
+/* Answer the oldest ticket with "later:<query>" (or nothing), as a
+ * database callback would. */
+static void answer_ticket(bool write)
+{
+	struct http_ticket *t = pop_ticket();
+	struct http_conn *c = http_ticket_conn(t);
+	assert_non_null(c);
+	if (write) {
+		struct tconn *tc = http_conn_data(c);
+		char body[300];
+		int n = snprintf(body, sizeof(body), "later:%s", tc->target);
+		assert_int_equal(http_respond(c, 200, "text/plain", body, (size_t)n), 0);
+	}
+	http_ticket_done(t);
 }
 
 static int t_complete(struct http_conn *c)
@@ -134,6 +187,20 @@ static int t_complete(struct http_conn *c)
 		return 0;
 	case T_ERROR:
 		return http_error(c, 500);
+	case T_LATER:
+	case T_LATER_BODY:
+		return take_ticket(c);
+	case T_LATER_NOW: {
+		/* taken and done at once: answered as usual */
+		struct http_ticket *tk = http_ticket(c);
+		assert_non_null(tk);
+		http_respond(c, 200, "text/plain", "now", 3);
+		http_ticket_done(tk);
+		return HTTP_LATER;
+	}
+	case T_LATER_FAIL:
+		take_ticket(c);
+		return -1;
 	default:
 		return http_respond_status(c, 404);
 	}
@@ -146,10 +213,17 @@ static void *t_reactor_start(struct zg_reactor *r, void *udata)
 	return &worker_tag;
 }
 
+/* Tickets still out: their connections are gone, the application ends
+ * them here (a database pool failing its queries). */
 static void t_reactor_stop(struct zg_reactor *r, void *worker)
 {
 	(void)r;
 	assert_ptr_equal(worker, &worker_tag);
+	while (nticket) {
+		struct http_ticket *t = pop_ticket();
+		assert_null(http_ticket_conn(t));
+		http_ticket_done(t);
+	}
 }
 
 static void t_close(struct http_conn *c)
@@ -615,6 +689,168 @@ static void test_output_refused(void **state)
 	fx_free(f);
 }
 
+/* Deferred responses: pipelined requests behind a ticket wait and are
+ * answered in order; none is parsed from inside http_ticket_done; the
+ * request timeout runs while one is out. */
+static void test_ticket_pipelined(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(0, 0);
+	send_str(f, "GET /later?a HTTP/1.1\r\nHost: a\r\n\r\n"
+		    "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"
+		    "GET /later?b HTTP/1.1\r\nHost: a\r\n\r\n"
+		    "GET /target?c HTTP/1.1\r\nHost: a\r\n\r\n", 7);
+	assert_int_equal(nticket, 1);
+	assert_true(ticket_twice);
+	expect_no_more(f); /* nothing answered ahead of the first */
+	assert_int_equal(f->c.timeout_ms, 10000);
+	assert_int_equal(f->c.closed, FAKE_OPEN);
+	/* More input meanwhile waits too. */
+	send_str(f, "GET /later?d HTTP/1.1\r\nHost: a\r\n\r\n", 0);
+	assert_int_equal(nticket, 1);
+	expect_no_more(f);
+	unsigned calls = f->c.data_calls;
+	answer_ticket(true);
+	assert_int_equal(f->c.data_calls, calls); /* not parsed in there */
+	expect_resp(f, 200, "later:a");
+	expect_no_more(f);
+	fake_pump(&f->c, &http_zg_handler);
+	expect_resp(f, 200, "hello");
+	expect_no_more(f);
+	assert_int_equal(nticket, 1);
+	answer_ticket(true);
+	fake_pump(&f->c, &http_zg_handler);
+	expect_resp(f, 200, "later:b");
+	expect_resp(f, 200, "/target|c");
+	expect_no_more(f);
+	answer_ticket(true);
+	expect_resp(f, 200, "later:d");
+	fake_pump(&f->c, &http_zg_handler);
+	expect_no_more(f);
+	assert_int_equal(nticket, 0);
+	assert_int_equal(f->c.in_len, 0);
+	assert_int_equal(f->c.timeout_ms, 60000); /* idle again */
+	assert_int_equal(f->c.closed, FAKE_OPEN);
+	fx_free(f);
+}
+
+/* Done with nothing written: 500, and the connection goes on. Done
+ * inside on_complete: as an answer at once. A body and the request
+ * buffer stay until the ticket is done. */
+static void test_ticket_answers(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(0, 0);
+	send_str(f, "GET /later?x HTTP/1.1\r\nHost: a\r\n\r\n"
+		    "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n", 0);
+	answer_ticket(false);
+	expect_resp(f, 500, "Internal Server Error");
+	fake_pump(&f->c, &http_zg_handler);
+	expect_resp(f, 200, "hello");
+	send_str(f, "GET /later-now HTTP/1.1\r\nHost: a\r\n\r\n"
+		    "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n", 0);
+	expect_resp(f, 200, "now");
+	expect_resp(f, 200, "hello");
+	expect_no_more(f);
+	assert_int_equal(nticket, 0);
+	send_str(f, "POST /later-body HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nabcde", 2);
+	assert_int_equal(nticket, 1);
+	struct http_ticket *t = pop_ticket();
+	struct http_conn *c = http_ticket_conn(t);
+	size_t n;
+	const uint8_t *kept = http_buffer(c, &n);
+	assert_int_equal(n, 5);
+	assert_memory_equal(kept, "abcde", 5);
+	http_respond(c, 201, "text/plain", kept, n);
+	http_ticket_done(t);
+	expect_resp(f, 201, "abcde");
+	http_buffer(c, &n);
+	assert_int_equal(n, 0);
+	/* Connection: close is honoured after a deferred answer. */
+	send_str(f, "GET /later?z HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 0);
+	answer_ticket(true);
+	struct resp r;
+	char v[32];
+	next_resp(f, &r, false);
+	assert_string_equal(r.body, "later:z");
+	assert_string_equal(header(&r, "Connection", v, sizeof(v)), "close");
+	assert_int_equal(f->c.closed, FAKE_GRACEFUL);
+	fx_free(f);
+	/* The end of the stream while a ticket is out: answered, then the
+	 * connection closes. */
+	f = fx_new(0, 0);
+	static const char req_e[] = "GET /later?e HTTP/1.1\r\nHost: a\r\n\r\n";
+	fake_input(&f->c, req_e, strlen(req_e), 0);
+	f->c.eof = true;
+	fake_pump(&f->c, &http_zg_handler);
+	assert_int_equal(f->c.closed, FAKE_OPEN);
+	answer_ticket(true);
+	expect_resp(f, 200, "later:e");
+	assert_int_equal(f->c.closed, FAKE_GRACEFUL);
+	fx_free(f);
+}
+
+/* The connection closes while a ticket is out (a reset, the request
+ * timeout): the ticket gives NULL, done frees it; the handler's
+ * on_close ran. -1 from on_complete with a ticket out aborts. */
+static void test_ticket_closed(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(0, 0);
+	send_str(f, "GET /later?a HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\n\r\n", 0);
+	assert_int_equal(nticket, 1);
+	unsigned before = closes;
+	fake_close(&f->c, &http_zg_handler); /* what a timeout or reset does */
+	assert_int_equal(closes, before + 1);
+	struct http_ticket *t = pop_ticket();
+	assert_null(http_ticket_conn(t));
+	http_ticket_done(t);
+	f->zc.on_reactor_stop(&f->r, &f->hc);
+	free(f);
+
+	f = fx_new(0, 0);
+	send_str(f, "GET /later-fail HTTP/1.1\r\nHost: a\r\n\r\n", 0);
+	assert_int_equal(f->c.closed, FAKE_ABORT);
+	expect_no_more(f);
+	t = pop_ticket();
+	assert_null(http_ticket_conn(t));
+	http_ticket_done(t);
+	fx_free(f);
+
+	/* A response the output queue refuses, written later: abort. */
+	f = fx_new(0, 0);
+	send_str(f, "GET /later?a HTTP/1.1\r\nHost: a\r\n\r\n", 0);
+	f->c.max_output = 100;
+	t = pop_ticket();
+	assert_int_equal(http_respond(http_ticket_conn(t), 200, "text/plain", "x", 1), -1);
+	http_ticket_done(t);
+	assert_int_equal(f->c.closed, FAKE_ABORT);
+	fx_free(f);
+}
+
+/* The reactor stops with tickets out: its connections are closed
+ * first, the application's on_reactor_stop ends the tickets (each gives
+ * NULL). Nothing leaks (ASan). */
+static void test_ticket_reactor_stop(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(0, 0);
+	send_str(f, "GET /later?a HTTP/1.1\r\nHost: a\r\n\r\n", 0);
+	struct zg_conn c2;
+	fake_open(&c2, &f->r, &http_zg_handler);
+	static const char req2[] =
+		"POST /later-body HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi";
+	fake_input(&c2, req2, strlen(req2), 0);
+	fake_pump(&c2, &http_zg_handler);
+	assert_int_equal(nticket, 2);
+	fake_close(&c2, &http_zg_handler);
+	fake_close(&f->c, &http_zg_handler);
+	f->zc.on_reactor_stop(&f->r, &f->hc); /* ends both */
+	assert_int_equal(nticket, 0);
+	assert_null(f->r.udata);
+	free(f);
+}
+
 static void test_query_next(void **state)
 {
 	(void)state;
@@ -641,6 +877,10 @@ int main(void)
 		cmocka_unit_test(test_eof),
 		cmocka_unit_test(test_backpressure),
 		cmocka_unit_test(test_output_refused),
+		cmocka_unit_test(test_ticket_pipelined),
+		cmocka_unit_test(test_ticket_answers),
+		cmocka_unit_test(test_ticket_closed),
+		cmocka_unit_test(test_ticket_reactor_stop),
 		cmocka_unit_test(test_query_next),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
