@@ -36,7 +36,7 @@ struct app {
 /* One per reactor thread (http_worker()). */
 struct worker {
 	struct app *app;
-	sqlite3 *db;                /* read-only, NULL without a DB file */
+	sqlite3 *sqlite;            /* /db: read-only, NULL without a file */
 	sqlite3_stmt *stmt;
 	struct gz *gz;
 	struct enc_coder *enc;      /* json-comp: brotli and gzip        */

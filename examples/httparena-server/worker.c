@@ -17,15 +17,15 @@ static void open_db(struct worker *w)
 		"rating_count FROM items WHERE price BETWEEN ? AND ? LIMIT 50";
 	if (!w->app->have_db)
 		return;
-	if (sqlite3_open_v2(w->app->db_path, &w->db,
+	if (sqlite3_open_v2(w->app->db_path, &w->sqlite,
 			    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(w->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &w->stmt,
+	    sqlite3_prepare_v3(w->sqlite, sql, -1, SQLITE_PREPARE_PERSISTENT, &w->stmt,
 			       NULL) != SQLITE_OK) {
 		/* A bad file serves empty results, as "no database" does. */
 		sqlite3_finalize(w->stmt);
-		sqlite3_close(w->db);
+		sqlite3_close(w->sqlite);
 		w->stmt = NULL;
-		w->db = NULL;
+		w->sqlite = NULL;
 	}
 }
 
@@ -53,7 +53,7 @@ void worker_stop(struct zg_reactor *r, void *worker)
 	if (!w)
 		return;
 	sqlite3_finalize(w->stmt);
-	sqlite3_close(w->db);
+	sqlite3_close(w->sqlite);
 	gz_free(w->gz);
 	enc_coder_free(w->enc);
 	free(w->scratch);
