@@ -889,6 +889,8 @@ size_t http_head_fixed(const struct http_head *h)
 		n += sizeof("Content-Encoding: \r\n") - 1 + strlen(h->encoding);
 	if (h->allow)
 		n += sizeof("Allow: \r\n") - 1 + strlen(h->allow);
+	if (h->vary)
+		n += sizeof("Vary: \r\n") - 1 + strlen(h->vary);
 	n += sizeof("Content-Length: \r\n") - 1;
 	if (h->close)
 		n += sizeof("Connection: close\r\n") - 1;
@@ -923,6 +925,8 @@ size_t http_head_write(char *out, const struct http_head *h, uint64_t length)
 		p = put_field(p, LIT("Content-Encoding: "), h->encoding);
 	if (h->allow)
 		p = put_field(p, LIT("Allow: "), h->allow);
+	if (h->vary)
+		p = put_field(p, LIT("Vary: "), h->vary);
 	p = put(p, LIT("Content-Length: "));
 	p = http_fmt_u64(p, length);
 	if (h->close)

@@ -174,6 +174,7 @@ struct http_head {
 	const char *type;        /* Content-Type value or NULL             */
 	const char *encoding;    /* Content-Encoding value or NULL         */
 	const char *allow;       /* Allow value (405) or NULL              */
+	const char *vary;        /* Vary value or NULL                     */
 	const char *date;        /* HTTP_DATE_LEN bytes                    */
 	bool close;              /* "Connection: close"                    */
 	bool keep_alive;         /* "Connection: keep-alive" (HTTP/1.0)    */

@@ -15,6 +15,7 @@ static void head_init(struct http_conn *h, unsigned status, const char *type,
 	struct http_out *o = &h->out;
 	o->head = (struct http_head){
 		.status = status, .type = type, .encoding = encoding, .allow = allow,
+		.vary = h->vary,
 		.date = h->hr->date, .server = h->hr->cfg->server,
 		.close = h->close, .keep_alive = h->keep_alive,
 	};

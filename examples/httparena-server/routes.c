@@ -131,28 +131,57 @@ static enum route match(struct http_conn *c, const uint8_t *path, size_t n, uint
 	return r;
 }
 
-/* The coding the client takes best among offered (ENC_BIT()s), by
- * Accept-Encoding's q-values, identity without the field. */
-static enum enc coding(const struct http_req *r, unsigned offered)
+/* Field names are case-insensitive; lit is lowercase. */
+static bool name_is(const uint8_t *s, size_t n, const char *lit)
 {
-	const struct http_field *f = http_find(r->rq, r->buf, "accept-encoding");
-	return f ? enc_negotiate(r->buf + f->value, f->value_len, offered) : ENC_IDENTITY;
+	size_t i = 0;
+	for (; i < n && lit[i]; i++)
+		if ((s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]) != (uint8_t)lit[i])
+			return false;
+	return i == n && !lit[i];
+}
+
+/* Every Accept-Encoding line of the request, in order, as one list: a
+ * field sent on several lines means their values joined by commas (RFC
+ * 9110 5.3), so "gzip" on one line and "br" on the next accept both. */
+static void accept_encoding(const struct http_req *r, struct enc_accept *acc)
+{
+	enc_accept_init(acc);
+	for (unsigned i = 0; i < r->rq->nfields; i++) {
+		const struct http_field *f = &r->rq->fields[i];
+		if (name_is(r->buf + f->name, f->name_len, "accept-encoding"))
+			enc_accept_parse(acc, r->buf + f->value, f->value_len);
+	}
+}
+
+/* The answer's body depends on Accept-Encoding: say so to caches (RFC
+ * 9110 12.5.5), on identity answers too. 23 bytes of head. */
+#define VARY_AE "Accept-Encoding"
+
+/* json-comp: the coding the client takes best by q-values, identity
+ * without the field; a tie goes to gzip (ENC_JSON_PREFER: the benchmark's
+ * "gzip, br" scores best with gzip, docs/json-comp-choice.md). */
+static enum enc json_coding(struct http_conn *c, const struct http_req *r)
+{
+	struct enc_accept acc;
+	accept_encoding(r, &acc);
+	http_set_vary(c, VARY_AE);
+	return enc_choose_prefer(&acc, ENC_ALL, ENC_JSON_PREFER);
 }
 
 /* /static/<name>: the file, and its representation for this client. */
 static void static_take_request(struct http_conn *c, struct hstate *s, const struct http_req *r)
 {
 	const struct app *a = ((struct worker *)http_worker(c))->app;
-	const struct http_field *f = http_find(r->rq, r->buf, "accept-encoding");
 	struct enc_accept acc;
 
 	s->prm.sf = a->statics ? static_find(a->statics, r->path, r->path_len) : NULL;
 	if (!s->prm.sf)
 		return;
-	enc_accept_init(&acc);
-	if (f)
-		enc_accept_parse(&acc, r->buf + f->value, f->value_len);
+	accept_encoding(r, &acc);
 	s->prm.sf_enc = (uint8_t)static_pick(s->prm.sf, &acc, &s->prm.rep);
+	if (s->prm.sf->offered & ~ENC_BIT(ENC_IDENTITY)) /* it has siblings */
+		http_set_vary(c, VARY_AE);
 }
 
 /* /ws (SPEC-HEAD.md 9): check the upgrade headers now, keeping the key
@@ -245,7 +274,7 @@ static int on_request(struct http_conn *c, const struct http_req *r)
 		ws_take_request(s, r);
 		return HTTP_BODY_DISCARD;
 	case R_JSON_N:
-		prm->enc = (uint8_t)coding(r, ENC_ALL);
+		prm->enc = (uint8_t)json_coding(c, r);
 		return HTTP_BODY_DISCARD;
 	case R_STATIC:
 		static_take_request(c, s, r);

@@ -5,11 +5,15 @@ httparena-server, with a static directory made here (text files with
 .gz and .br siblings, binary ones without).
 
 json-comp: no Content-Encoding without Accept-Encoding; gzip decodes to
-the identity body; br chosen on a tie and with a higher q; q=0 refuses a
-coding; Content-Length is the coded length. static: every file
-byte-exact with its Content-Type; the .br / .gz sibling's exact bytes
-when accepted; binary files never coded; traversal, escapes, a trailing
-slash, a sibling named directly, unknown names: 404.
+the identity body; gzip chosen on a tie (ENC_JSON_PREFER), br with a
+higher q; q=0 refuses a coding; Content-Length is the coded length.
+static: every file byte-exact with its Content-Type; the .br / .gz
+sibling's exact bytes when accepted; binary files never coded;
+traversal, escapes, a trailing slash, a sibling named directly, unknown
+names: 404. Both: Accept-Encoding on several lines is one list (RFC 9110
+5.3); every answer whose body depends on Accept-Encoding says
+"Vary: Accept-Encoding" (once), the others do not; heads stay inside
+gcannon's 1024 bytes and 16 fields.
 
 usage: comp_static.py --server PATH --datagen PATH"""
 import argparse
@@ -57,11 +61,15 @@ def make_static(d):
     return content
 
 
+HEADS = []  # every response head seen: (path, raw bytes)
+
+
 def get(port, path, ae=None, method="GET"):
+    """ae: None (no field), a value, or a list of values (one line each)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     req = "%s %s HTTP/1.1\r\nHost: localhost\r\n" % (method, path)
-    if ae is not None:
-        req += "Accept-Encoding: %s\r\n" % ae
+    for v in ([] if ae is None else [ae] if isinstance(ae, str) else ae):
+        req += "Accept-Encoding: %s\r\n" % v
     s.sendall((req + "Connection: close\r\n\r\n").encode())
     data = b""
     while True:
@@ -71,13 +79,19 @@ def get(port, path, ae=None, method="GET"):
         data += chunk
     s.close()
     head, _, body = data.partition(b"\r\n\r\n")
+    HEADS.append((path, head))
     lines = head.decode().split("\r\n")
     status = int(lines[0].split()[1])
     hdr = {}
     for ln in lines[1:]:
         k, v = ln.split(":", 1)
-        hdr[k.strip().lower()] = v.strip()
+        k = k.strip().lower()
+        hdr[k] = hdr[k] + "\n" + v.strip() if k in hdr else v.strip()  # as check_header joins
     return status, hdr, body
+
+
+def varies(h):
+    return h.get("vary") == "Accept-Encoding"
 
 
 def t_json_comp(port):
@@ -88,9 +102,25 @@ def t_json_comp(port):
     check(h.get("content-encoding") == "gzip" and gzip.decompress(body) == plain,
           "json: gzip decodes to the identity body")
     check(int(h.get("content-length", -1)) == len(body), "json: Content-Length is the coded length")
+    check(varies(h), "json: identity answer has Vary: Accept-Encoding")
     st, h, body = get(port, path, "gzip, br")
+    check(h.get("content-encoding") == "gzip" and 0 < len(body) < len(plain),
+          "json: gzip, br (a tie) -> gzip (ENC_JSON_PREFER), smaller than identity")
+    check(varies(h), "json: coded answer has Vary: Accept-Encoding, once")
+    st, h, body = get(port, path, "br")
     check(h.get("content-encoding") == "br" and 0 < len(body) < len(plain),
-          "json: gzip, br (a tie) -> br, smaller than identity")
+          "json: br -> br, smaller than identity")
+    # one list over several lines (RFC 9110 5.3): the first line alone
+    # would give identity or the wrong coding
+    st, h, body = get(port, path, ["identity;q=0.1", "gzip;q=0.5"])
+    check(h.get("content-encoding") == "gzip" and gzip.decompress(body) == plain,
+          "json: Accept-Encoding on two lines (identity;q=0.1 / gzip;q=0.5) -> gzip")
+    st, h, _ = get(port, path, ["gzip;q=0.2", "br;q=0.9"])
+    check(h.get("content-encoding") == "br", "json: two lines (gzip;q=0.2 / br;q=0.9) -> br")
+    st, h, _ = get(port, path, ["", "br"])
+    check(h.get("content-encoding") == "br", "json: an empty line, then br -> br")
+    st, h, _ = get(port, path, ["gzip;q=0", "gzip"])
+    check("content-encoding" not in h, "json: gzip;q=0 then gzip: the first entry counts -> identity")
     st, h, _ = get(port, path, "br;q=0, gzip")
     check(h.get("content-encoding") == "gzip", "json: br;q=0, gzip -> gzip")
     st, h, _ = get(port, path, "gzip;q=0.5, br;q=0.9")
@@ -112,7 +142,11 @@ def t_static(port, content, d):
         st, h, body = get(port, "/static/" + name)
         check(st == 200 and body == content[name] and h.get("content-type", "").startswith(ctype)
               and "content-encoding" not in h, "static %s: identity, %s" % (name, ctype))
+        check(varies(h) if text else "vary" not in h,
+              "static %s: %s" % (name, "Vary: Accept-Encoding (it has siblings)" if text
+                                 else "no Vary (one representation)"))
         st, h, body = get(port, "/static/" + name, "br;q=1, gzip;q=0.8")
+        check(varies(h) if text else "vary" not in h, "static %s: Vary as above, coded" % name)
         if text and BROTLI:
             check(h.get("content-encoding") == "br" and
                   body == open(os.path.join(d, name + ".br"), "rb").read(),
@@ -123,6 +157,9 @@ def t_static(port, content, d):
             st, h, body = get(port, "/static/" + name, "gzip")
             check(h.get("content-encoding") == "gzip" and gzip.decompress(body) == content[name],
                   "static %s: the .gz sibling for gzip" % name)
+            st, h, body = get(port, "/static/" + name, ["deflate", "gzip;q=0.8"])
+            check(h.get("content-encoding") == "gzip" and gzip.decompress(body) == content[name],
+                  "static %s: deflate / gzip;q=0.8 on two lines -> the .gz sibling" % name)
         else:
             check("content-encoding" not in h and body == content[name],
                   "static %s: never coded" % name)
@@ -137,6 +174,17 @@ def t_static(port, content, d):
         check(st in (404, 400), "static: %s -> %d" % (bad, st))
     st, h, _ = get(port, "/static/reset.css", method="POST")
     check(st == 405, "static: POST -> 405")
+    st, h, _ = get(port, "/static/nope.css", "gzip")
+    check(st == 404 and "vary" not in h, "static: a 404 has no Vary")
+
+
+def t_heads():
+    # gcannon parses heads in 1024 bytes with 16 header slots (SPEC-HEAD 1.4)
+    big = max(HEADS, key=lambda ph: len(ph[1]))
+    most = max(HEADS, key=lambda ph: ph[1].count(b"\r\n"))
+    check(len(big[1]) + 4 <= 1024, "heads: the largest (%s) is %d bytes" % (big[0], len(big[1]) + 4))
+    check(most[1].count(b"\r\n") <= 16, "heads: at most 16 fields (%s: %d)"
+          % (most[0], most[1].count(b"\r\n")))
 
 
 def main():
@@ -155,6 +203,7 @@ def main():
         port = int(line.split("port ")[1].split(",")[0])
         t_json_comp(port)
         t_static(port, content, os.path.join(data, "static"))
+        t_heads()
     finally:
         p.send_signal(signal.SIGTERM)
         try:
