@@ -15,6 +15,14 @@
  * connection is closed with an RST (ZG_CLOSE_ABORT) after N responses
  * and a new one is opened, as HttpArena's load generator does.
  *
+ * A --raw file may hold one placeholder, substituted per request as
+ * HttpArena's generator (gcannon) does (SPEC-HEAD.md 6.6): the first
+ * {RAND:a:b} or {SEQ:s} of the file becomes a number zero-padded to the
+ * digits of b (of s): RAND uniform in [a, b] from the connection's own
+ * xorshift64, SEQ a counter of that file shared by every thread,
+ * starting at s. Later placeholders stay as they are; Content-Length
+ * is the file's business.
+ *
  * Phases: warm-up (-w), measured (-d), drain (no new requests; the
  * answers still due are waited for, up to --drain-ms). Counts of the
  * measured phase make the report; totals over the whole run are given
@@ -52,12 +60,23 @@
 /* Options and request templates                                       */
 /* ------------------------------------------------------------------ */
 
+enum { PH_NONE, PH_RAND, PH_SEQ };
+
 struct tmpl {
 	uint8_t *p;
 	size_t len;
 	bool head;         /* a HEAD request: its response has no body */
 	char *name;
+	/* the placeholder: p[ph_off, ph_off + ph_len) is replaced */
+	uint8_t ph;        /* PH_*                                     */
+	uint8_t width;     /* digits of b / s                          */
+	size_t ph_off, ph_len;
+	uint64_t lo, span; /* RAND: a, b - a + 1                       */
+	_Atomic uint64_t seq; /* SEQ: the next value                   */
 };
+
+/* Per-template counts of 2xx answers in the report (the first ones). */
+#define MAX_TPL_STATS 64
 
 static struct {
 	const char *url;
@@ -108,6 +127,9 @@ static void usage(FILE *f)
 		"                       connection i starts with file i %% count and moves to the\n"
 		"                       next one at each reconnect\n"
 		"      --rotate-requests  with --raw: take the next file for every request instead\n"
+		"                       (in a file, the first {RAND:a:b} / {SEQ:s} becomes a number\n"
+		"                       zero-padded to the digits of b / s: uniform in [a, b] per\n"
+		"                       connection; s, s+1, ... over all threads; as HttpArena's gcannon)\n"
 		"  -H, --header 'K: V'  add a header to the URL's request (repeatable)\n"
 		"  -m, --method M       method of the URL's request (default GET; HEAD expects no body)\n"
 		"      --path P         request path (overrides the URL's)\n"
@@ -157,6 +179,71 @@ static uint8_t *read_file(const char *path, size_t *len)
 	return buf;
 }
 
+/* "{RAND:" digits ":" digits "}" or "{SEQ:" digits "}" at p[0..n):
+ * its length, 0 if it is not one. */
+static size_t parse_ph(const uint8_t *p, size_t n, struct tmpl *t)
+{
+	uint64_t v[2] = { 0, 0 };
+	unsigned nv, k = 0, digits[2] = { 0, 0 };
+	size_t i;
+
+	if (n >= 6 && !memcmp(p, "{RAND:", 6)) {
+		t->ph = PH_RAND;
+		nv = 2;
+		i = 6;
+	} else if (n >= 5 && !memcmp(p, "{SEQ:", 5)) {
+		t->ph = PH_SEQ;
+		nv = 1;
+		i = 5;
+	} else {
+		return 0;
+	}
+	for (; i < n; i++) {
+		if (p[i] >= '0' && p[i] <= '9' && digits[k] < 19) {
+			v[k] = v[k] * 10 + (p[i] - '0');
+			digits[k]++;
+		} else if (p[i] == ':' && k + 1 < nv && digits[k]) {
+			k++;
+		} else if (p[i] == '}' && k + 1 == nv && digits[k]) {
+			break;
+		} else {
+			t->ph = PH_NONE;
+			return 0;
+		}
+	}
+	if (i == n) {
+		t->ph = PH_NONE;
+		return 0;
+	}
+	t->width = (uint8_t)digits[nv - 1];
+	if (t->ph == PH_RAND) {
+		if (v[1] < v[0] || v[1] - v[0] == UINT64_MAX)
+			die("%s: {RAND:%" PRIu64 ":%" PRIu64 "}: empty range", t->name, v[0], v[1]);
+		t->lo = v[0];
+		t->span = v[1] - v[0] + 1;
+		/* the width is that of b's value, not of its spelling */
+		t->width = (uint8_t)snprintf(NULL, 0, "%" PRIu64, v[1]);
+	} else {
+		atomic_init(&t->seq, v[0]);
+		t->width = (uint8_t)snprintf(NULL, 0, "%" PRIu64, v[0]);
+	}
+	return i + 1;
+}
+
+/* The first placeholder of t, if any. */
+static void find_ph(struct tmpl *t)
+{
+	for (size_t i = 0; i < t->len; i++) {
+		if (t->p[i] != '{')
+			continue;
+		t->ph_len = parse_ph(t->p + i, t->len - i, t);
+		if (t->ph_len) {
+			t->ph_off = i;
+			return;
+		}
+	}
+}
+
 static void add_tmpl(uint8_t *p, size_t len, const char *name)
 {
 	struct tmpl *t;
@@ -171,6 +258,8 @@ static void add_tmpl(uint8_t *p, size_t len, const char *name)
 	t->len = len;
 	t->head = len >= 5 && !memcmp(p, "HEAD ", 5);
 	t->name = strdup(name);
+	t->ph = PH_NONE;
+	find_ph(t);
 	o.any_head |= t->head;
 	if (len > o.max_tmpl)
 		o.max_tmpl = len;
@@ -282,6 +371,7 @@ static volatile sig_atomic_t g_interrupted;
 struct stats {
 	uint64_t responses, bytes, status_errors, interim;
 	uint64_t status[MAX_STATUS]; /* [0]: codes >= 600 */
+	uint64_t tpl_ok[MAX_TPL_STATS]; /* 2xx answers per template      */
 	struct zl_hist lat;
 };
 
@@ -299,6 +389,8 @@ struct client {
 	struct zl_resp rp;
 	uint64_t *ts;             /* send times of the requests in flight,
 	                           * [sent % depth]; bit 63: a HEAD     */
+	uint16_t *ti;             /* their templates, [sent % depth]     */
+	uint64_t rng;             /* xorshift64 state for {RAND}         */
 };
 
 struct worker {
@@ -341,6 +433,38 @@ static inline void resp_reset(struct client *cl, bool no_body)
 		zl_resp_expect(&cl->rp, o.expect_body, o.expect_len);
 }
 
+static uint64_t xorshift64(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+/* Template t with its placeholder substituted; 0 or -errno. */
+static int write_subst(struct client *cl, struct tmpl *t)
+{
+	char num[32];
+	uint64_t v;
+	size_t tail = t->ph_off + t->ph_len;
+	int n, rc;
+
+	if (t->ph == PH_RAND)
+		v = t->lo + xorshift64(&cl->rng) % t->span;
+	else
+		v = atomic_fetch_add_explicit(&t->seq, 1, memory_order_relaxed);
+	n = snprintf(num, sizeof(num), "%0*" PRIu64, (int)t->width, v);
+	rc = zg_conn_write(cl->c, t->p, t->ph_off);
+	if (!rc)
+		rc = zg_conn_write(cl->c, num, (size_t)n);
+	if (!rc && tail < t->len)
+		rc = t->len - tail < 16384 ? zg_conn_write(cl->c, t->p + tail, t->len - tail)
+					   : zg_conn_write_ref(cl->c, t->p + tail, t->len - tail, NULL, NULL);
+	return rc;
+}
+
 /* Write requests until DEPTH are in flight (or the per-connection limit
  * is reached). */
 static void fill(struct client *cl, uint64_t now)
@@ -354,12 +478,14 @@ static void fill(struct client *cl, uint64_t now)
 	if (o.batch && cl->sent != cl->done)
 		return; /* the next batch once every answer of this one is in */
 	while (cl->sent - cl->done < o.depth && (!limit || cl->sent < limit)) {
-		const struct tmpl *t = &o.t[cl->tmpl];
+		struct tmpl *t = &o.t[cl->tmpl];
 		int rc;
 
 		/* small requests are copied: consecutive ones share a chunk and
 		 * leave in one plain send; big ones (uploads) go by reference */
-		if (t->len < 16384)
+		if (t->ph)
+			rc = write_subst(cl, t);
+		else if (t->len < 16384)
 			rc = zg_conn_write(c, t->p, t->len);
 		else
 			rc = zg_conn_write_ref(c, t->p, t->len, NULL, NULL);
@@ -371,6 +497,7 @@ static void fill(struct client *cl, uint64_t now)
 		if (o.any_head && cl->sent == cl->done)
 			cl->rp.no_body = t->head; /* the very next response */
 		cl->ts[cl->sent % o.depth] = now | (t->head ? TS_HEAD : 0);
+		cl->ti[cl->sent % o.depth] = (uint16_t)(cl->tmpl < MAX_TPL_STATS ? cl->tmpl : MAX_TPL_STATS);
 		cl->sent++;
 		w->sent++;
 		if (o.rotate_request)
@@ -389,6 +516,8 @@ static void response_done(struct client *cl, struct stats *st, uint64_t now)
 	st->status[s < MAX_STATUS ? s : 0]++;
 	if (s < 200 || s >= 400)
 		st->status_errors++;
+	if (s >= 200 && s < 300 && cl->ti[cl->done % o.depth] < MAX_TPL_STATS)
+		st->tpl_ok[cl->ti[cl->done % o.depth]]++;
 	zl_hist_add(&st->lat, now > t0 ? now - t0 : 0);
 	cl->w->responses++;
 	cl->done++;
@@ -712,6 +841,8 @@ static void merge_stats(struct stats *d, const struct stats *s)
 	d->interim += s->interim;
 	for (unsigned i = 0; i < MAX_STATUS; i++)
 		d->status[i] += s->status[i];
+	for (unsigned i = 0; i < MAX_TPL_STATS; i++)
+		d->tpl_ok[i] += s->tpl_ok[i];
 	zl_hist_merge(&d->lat, &s->lat);
 }
 
@@ -949,7 +1080,12 @@ int main(int argc, char **argv)
 			cl->w = w;
 			cl->tmpl = idx % o.nt;
 			cl->ts = calloc(o.depth, sizeof(*cl->ts));
-			if (!cl->ts)
+			cl->ti = calloc(o.depth, sizeof(*cl->ti));
+			/* never 0 (xorshift's fixed point) */
+			cl->rng = 0x9e3779b97f4a7c15ull * (idx + 1) ^ 0xd1b54a32d192ed03ull;
+			if (!cl->rng)
+				cl->rng = 1;
+			if (!cl->ts || !cl->ti)
 				die("out of memory");
 		}
 	}
@@ -1061,6 +1197,10 @@ int main(int argc, char **argv)
 			fprintf(f, "},\"status_classes\":{\"1xx\":%" PRIu64 ",\"2xx\":%" PRIu64 ",\"3xx\":%" PRIu64
 				   ",\"4xx\":%" PRIu64 ",\"5xx\":%" PRIu64 ",\"other\":%" PRIu64 "}",
 				classes[1], classes[2], classes[3], classes[4], classes[5], classes[0]);
+			fprintf(f, ",\"template_ok\":[");
+			for (unsigned k = 0; k < o.nt && k < MAX_TPL_STATS; k++)
+				fprintf(f, "%s%" PRIu64, k ? "," : "", m->tpl_ok[k]);
+			fputc(']', f);
 			fprintf(f, ",\"errors\":{\"connect\":%" PRIu64 ",\"read\":%" PRIu64 ",\"write\":%" PRIu64
 				   ",\"timeout\":%" PRIu64 ",\"parse\":%" PRIu64 ",\"body\":%" PRIu64 ",\"last\":",
 				sum.connect_errors, sum.read_errors, sum.write_errors, sum.timeouts, sum.parse_errors,
@@ -1100,6 +1240,12 @@ int main(int argc, char **argv)
 			if (m->interim)
 				printf(" (and %" PRIu64 " interim 1xx)", m->interim);
 			printf("\n");
+			if (o.nt > 1) {
+				printf("  2xx per template");
+				for (unsigned k = 0; k < o.nt && k < MAX_TPL_STATS; k++)
+					printf(" %" PRIu64, m->tpl_ok[k]);
+				printf("\n");
+			}
 			printf("  connections %" PRIu64 " opened, %" PRIu64 " reconnects, %" PRIu64
 			       " closed by the server\n",
 			       sum.connects, sum.reconnects, sum.server_closes);

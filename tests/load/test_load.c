@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -44,6 +45,12 @@ static atomic_ulong srv_requests, srv_conns;
 static atomic_ulong srv_datas, srv_datas_exact, srv_datas_over;
 static unsigned long srv_batch;
 static struct zg_server *srv;
+/* the placeholder test: what /ph/, /ph2/ and /seq/ requests carried */
+#define SEQ_BASE 100001
+#define SEQ_MAX (1u << 20)
+static atomic_ulong ph_count, ph_bad, ph_min = ULONG_MAX, ph_max, ph2_seen[11];
+static atomic_ulong seq_count, seq_bad, seq_dups, seq_max;
+static atomic_uchar seq_seen[SEQ_MAX];
 static uint16_t srv_port;
 
 static const char R_CL[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
@@ -54,6 +61,73 @@ static const char R_404[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\n
 static const char R_CLOSE[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
 static const char R_CONTINUE[] =
 	"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok";
+
+/* GET /ph/NNNNN (RAND:1:50000: five digits), /ph2/NN?x={RAND:1:9}
+ * (RAND:1:10: two digits; the second placeholder left as it is),
+ * /seq/NNNNNN (SEQ:100001: six digits, each value once). */
+static void ph_record(const char *p, size_t n)
+{
+	const char *sp = memchr(p + 4, ' ', n - 4);
+	const char *num = strchr(p + 5, '/') + 1;
+	size_t len = (size_t)(sp - num);
+	unsigned long v = 0;
+
+	if (!sp) {
+		atomic_fetch_add(&ph_bad, 1);
+		return;
+	}
+	if (p[5] == 's') {
+		bool ok = len == 6;
+
+		for (size_t i = 0; ok && i < len; i++) {
+			ok = num[i] >= '0' && num[i] <= '9';
+			v = v * 10 + (unsigned long)(num[i] - '0');
+		}
+		if (!ok || v < SEQ_BASE || v - SEQ_BASE >= SEQ_MAX) {
+			atomic_fetch_add(&seq_bad, 1);
+			return;
+		}
+		if (atomic_exchange(&seq_seen[v - SEQ_BASE], 1))
+			atomic_fetch_add(&seq_dups, 1);
+		for (unsigned long m = atomic_load(&seq_max); v > m;)
+			if (atomic_compare_exchange_weak(&seq_max, &m, v))
+				break;
+		atomic_fetch_add(&seq_count, 1);
+		return;
+	}
+	if (p[7] == '2') {
+		/* two digits, then the second placeholder untouched */
+		if (len != 2 + strlen("?x={RAND:1:9}") || memcmp(num + 2, "?x={RAND:1:9}", 13) ||
+		    num[0] < '0' || num[0] > '9' || num[1] < '0' || num[1] > '9') {
+			atomic_fetch_add(&ph_bad, 1);
+			return;
+		}
+		v = (unsigned long)(num[0] - '0') * 10 + (unsigned long)(num[1] - '0');
+		if (v < 1 || v > 10)
+			atomic_fetch_add(&ph_bad, 1);
+		else
+			atomic_fetch_add(&ph2_seen[v], 1);
+		return;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (num[i] < '0' || num[i] > '9' || len != 5) {
+			atomic_fetch_add(&ph_bad, 1);
+			return;
+		}
+		v = v * 10 + (unsigned long)(num[i] - '0');
+	}
+	if (v < 1 || v > 50000) {
+		atomic_fetch_add(&ph_bad, 1);
+		return;
+	}
+	atomic_fetch_add(&ph_count, 1);
+	for (unsigned long m = atomic_load(&ph_min); v < m;)
+		if (atomic_compare_exchange_weak(&ph_min, &m, v))
+			break;
+	for (unsigned long m = atomic_load(&ph_max); v > m;)
+		if (atomic_compare_exchange_weak(&ph_max, &m, v))
+			break;
+}
 
 static void srv_open(struct zg_conn *c)
 {
@@ -93,6 +167,10 @@ static void srv_data(struct zg_conn *c)
 			close = true;
 		} else if (!memcmp(p, "GET /continue ", 14)) {
 			r = R_CONTINUE;
+		} else if (!memcmp(p, "GET /ph/", 8) || !memcmp(p, "GET /ph2/", 9) ||
+			   !memcmp(p, "GET /seq/", 9)) {
+			ph_record((const char *)p, hl);
+			r = R_CL;
 		} else if (!memcmp(p, "GET /each ", 10)) {
 			/* an answer per send: the client sees them one by one */
 			zg_conn_write(c, R_CL, strlen(R_CL));
@@ -421,6 +499,43 @@ static void test_batch(void **state)
 	srv_batch = 0;
 }
 
+/* --raw placeholders as gcannon substitutes them (SPEC-HEAD.md 6.6):
+ * the first {RAND:a:b} / {SEQ:s} of a file, zero-padded to the digits
+ * of b / s; RAND in [a, b] per connection, SEQ counting from s over all
+ * threads (each value once); a second placeholder stays */
+static void test_placeholders(void **state)
+{
+	char f1[300], f2[300], f3[300], list[1000];
+	unsigned long seen = 0;
+
+	(void)state;
+	reset_counts();
+	write_file("ph.raw", "GET /ph/{RAND:1:50000} HTTP/1.1\r\nHost: x\r\n\r\n", f1, sizeof(f1));
+	write_file("ph2.raw", "GET /ph2/{RAND:1:10}?x={RAND:1:9} HTTP/1.1\r\nHost: x\r\n\r\n", f2,
+		   sizeof(f2));
+	write_file("seq.raw", "GET /seq/{SEQ:100001} HTTP/1.1\r\nHost: x\r\n\r\n", f3, sizeof(f3));
+	snprintf(list, sizeof(list), "%s,%s,%s", f1, f2, f3);
+	server_url("");
+	assert_int_equal(run_load((const char *[]){ url, "-c", "6", "-t", "2", "-p", "2", "-r", "7",
+						    "-d", "1", "--raw", list, NULL }), 0);
+	consistent();
+	assert_int_equal(atomic_load(&srv_requests), J("totals", "sent"));
+	assert_int_equal(J("status", "200"), J(NULL, "requests"));
+	assert_int_equal(atomic_load(&ph_bad), 0);
+	assert_int_equal(atomic_load(&seq_bad), 0);
+	assert_int_equal(atomic_load(&seq_dups), 0);
+	assert_true(atomic_load(&ph_count) > 200 && atomic_load(&seq_count) > 200);
+	/* every value from 100001 on, each once */
+	assert_int_equal(atomic_load(&seq_max) - SEQ_BASE + 1, atomic_load(&seq_count));
+	/* spread over the range (one chance in 10^19 for 200 draws to miss) */
+	print_message("RAND:1:50000 over %lu requests: %lu..%lu\n", atomic_load(&ph_count),
+		      atomic_load(&ph_min), atomic_load(&ph_max));
+	assert_true(atomic_load(&ph_min) < 10000 && atomic_load(&ph_max) > 40000);
+	for (unsigned v = 1; v <= 10; v++)
+		seen += atomic_load(&ph2_seen[v]) > 0;
+	assert_int_equal(seen, 10);
+}
+
 static void test_refused(void **state)
 {
 	(void)state;
@@ -578,6 +693,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_server_close),
 		cmocka_unit_test(test_raw_rotation),
 		cmocka_unit_test(test_batch),
+		cmocka_unit_test(test_placeholders),
 		cmocka_unit_test(test_refused),
 	};
 	const struct CMUnitTest arena[] = {
