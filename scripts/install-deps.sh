@@ -14,6 +14,9 @@ PKGS="$PKGS libbrotli-dev"
 # tests/integration/test_libpq.c: libpq, and the server binaries it
 # starts its own cluster with (it never uses the package's service)
 PKGS="$PKGS postgresql libpq-dev"
+# tests/httparena/test_redis.c: crud's cache on Redis; the test starts
+# its own redis-server on a free port (never the package's service)
+PKGS="$PKGS redis-server"
 if [ "${1:-}" = "--fuzz" ]; then
 	PKGS="$PKGS clang-14 libclang-rt-14-dev"
 fi
