@@ -4,6 +4,7 @@
 #define ZG_INTERNAL_H
 
 #include <liburing.h>
+#include <linux/tls.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -465,6 +466,54 @@ unsigned zg__tls_timeout(const struct zg_conn *c);
 struct zg_tls *zg__tls_ref(struct zg_tls *tls);
 unsigned zg__ktls_probe(void);
 bool zg__ktls_cipher_ok(unsigned iana_id);
+
+/* ktls.c: handing the record layer to the kernel. A tracker follows
+ * one TLS connection from its start: per direction, the records of the
+ * application epoch (their count is the kernel's first sequence
+ * number), the TLS 1.3 traffic secret, and the record stream on the
+ * wire (where the next record starts; TLS 1.2 AES-GCM's last explicit
+ * nonce). */
+struct zg__ktls_dir {
+	uint64_t seq;          /* application-epoch records so far       */
+	bool app;              /* the application epoch has begun        */
+	bool ccs;              /* wire: a ChangeCipherSpec went by        */
+	bool eiv_seen;
+	uint8_t eiv[8];        /* wire: the last record's explicit nonce  */
+	uint8_t secret[48];    /* TLS 1.3 traffic secret (key log)        */
+	unsigned secret_len;
+	uint8_t hdr[13];       /* wire: current record's header + nonce   */
+	unsigned hdr_have;
+	size_t left;           /* wire: body bytes of it still to come    */
+	uint64_t bytes, records; /* wire: so far                         */
+};
+struct zg__ktls_track {
+	struct zg__ktls_dir tx, rx;
+	bool bad;              /* keys changed again: not derivable       */
+};
+/* the argument of setsockopt(SOL_TLS, TLS_TX / TLS_RX) */
+struct zg__ktls_info {
+	union {
+		struct tls_crypto_info base;
+		struct tls12_crypto_info_aes_gcm_128 gcm128;
+		struct tls12_crypto_info_aes_gcm_256 gcm256;
+		struct tls12_crypto_info_chacha20_poly1305 chacha;
+	};
+	socklen_t len;
+};
+/* reasons for user space, from zg__ktls_choose and zg__ktls_info */
+enum { ZG__KTLS_OFF = 1, ZG__KTLS_NO_ULP, ZG__KTLS_VERSION, ZG__KTLS_SUITE, ZG__KTLS_STATE };
+struct ssl_st;
+struct ssl_ctx_st;
+int zg__ktls_choose(unsigned features, unsigned tls_flags, int version, unsigned suite);
+const char *zg__ktls_reason(int why);
+void zg__ktls_ctx_init(struct ssl_ctx_st *ctx);
+void zg__ktls_track_start(struct ssl_st *ssl, struct zg__ktls_track *t);
+void zg__ktls_track_stop(struct ssl_st *ssl, struct zg__ktls_track *t);
+void zg__ktls_wire(struct zg__ktls_dir *d, const uint8_t *p, size_t n);
+size_t zg__ktls_wire_need(const struct zg__ktls_dir *d);
+int zg__ktls_info(struct ssl_st *ssl, const struct zg__ktls_track *t, bool tx,
+		  struct zg__ktls_info *o);
+int zg__ktls_install(int fd, bool ulp_set, bool tx, const struct zg__ktls_info *o);
 
 /* watch.c */
 void zg__watch_on_cqe(struct zg_reactor *r, struct io_uring_cqe *cqe);

@@ -1,0 +1,571 @@
+/* SPDX-License-Identifier: MIT */
+/* Kernel TLS key hand-off, checked without the kernel. Real handshakes
+ * (OpenSSL both ends, over memory, the bytes moved by the test as
+ * libzerg moves them and shown to the tracker as libzerg shows them):
+ * TLS 1.2 and 1.3 x AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305 x with
+ * and without session tickets x the tracked side being the server or
+ * the client. After some records each way in user space, the tracked
+ * side's crypto_info (what setsockopt(SOL_TLS) would get) is taken, and
+ * a record layer written here from the kernel's rules (net/tls: nonce =
+ * salt|iv XOR sequence number, or TLS 1.2 AES-GCM's explicit nonce
+ * counting up from iv; the AAD of each version), on EVP directly:
+ *  - decrypts what the peer's OpenSSL sends next (receive side);
+ *  - encrypts records the peer's OpenSSL must accept (send side);
+ *  - and fails with the sequence number off by one (so the check is
+ *    not vacuous).
+ * A wrong key, IV, salt or sequence number fails the AEAD tag. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+#include "internal.h"
+
+static char dir[] = "/tmp/zg-ktls-XXXXXX";
+static char cert[64], key[64];
+
+/* ---- the kernel's record layer, for one direction ----------------- */
+struct kdir {
+	bool tls13, gcm12;
+	const EVP_CIPHER *cipher;
+	uint8_t key[32];
+	uint8_t iv[12];        /* salt|iv (GCM) or iv (ChaCha20)          */
+	uint64_t seq;
+};
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static void kdir_from(struct kdir *k, const struct zg__ktls_info *o)
+{
+	memset(k, 0, sizeof(*k));
+	k->tls13 = o->base.version == TLS_1_3_VERSION;
+	switch (o->base.cipher_type) {
+	case TLS_CIPHER_AES_GCM_128:
+		assert_int_equal(o->len, sizeof(o->gcm128));
+		k->cipher = EVP_aes_128_gcm();
+		memcpy(k->key, o->gcm128.key, 16);
+		memcpy(k->iv, o->gcm128.salt, 4);
+		memcpy(k->iv + 4, o->gcm128.iv, 8);
+		k->seq = get_be64(o->gcm128.rec_seq);
+		break;
+	case TLS_CIPHER_AES_GCM_256:
+		assert_int_equal(o->len, sizeof(o->gcm256));
+		k->cipher = EVP_aes_256_gcm();
+		memcpy(k->key, o->gcm256.key, 32);
+		memcpy(k->iv, o->gcm256.salt, 4);
+		memcpy(k->iv + 4, o->gcm256.iv, 8);
+		k->seq = get_be64(o->gcm256.rec_seq);
+		break;
+	case TLS_CIPHER_CHACHA20_POLY1305:
+		assert_int_equal(o->len, sizeof(o->chacha));
+		k->cipher = EVP_chacha20_poly1305();
+		memcpy(k->key, o->chacha.key, 32);
+		memcpy(k->iv, o->chacha.iv, 12);
+		k->seq = get_be64(o->chacha.rec_seq);
+		break;
+	default:
+		fail_msg("cipher type %u", o->base.cipher_type);
+	}
+	k->gcm12 = !k->tls13 && o->base.cipher_type != TLS_CIPHER_CHACHA20_POLY1305;
+}
+
+/* nonce: TLS 1.2 AES-GCM salt|explicit; otherwise iv XOR seq */
+static void nonce(const struct kdir *k, const uint8_t *explicit, uint8_t out[12])
+{
+	uint8_t s[8];
+
+	memcpy(out, k->iv, 12);
+	if (k->gcm12) {
+		memcpy(out + 4, explicit, 8);
+		return;
+	}
+	put_be64(s, k->seq);
+	for (int i = 0; i < 8; i++)
+		out[4 + i] ^= s[i];
+}
+
+static int aead(const struct kdir *k, bool enc, const uint8_t n[12], const uint8_t *aad,
+		size_t alen, const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16])
+{
+	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+	int l, ok;
+
+	ok = EVP_CipherInit_ex(x, k->cipher, NULL, k->key, n, enc) == 1 &&
+	     EVP_CipherUpdate(x, NULL, &l, aad, (int)alen) == 1 &&
+	     EVP_CipherUpdate(x, out, &l, in, (int)len) == 1 &&
+	     (enc || EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_SET_TAG, 16, tag) == 1) &&
+	     EVP_CipherFinal_ex(x, out + l, &l) == 1 &&
+	     (!enc || EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_GET_TAG, 16, tag) == 1);
+	EVP_CIPHER_CTX_free(x);
+	return ok ? 0 : -1;
+}
+
+/* TLS 1.2's AAD: seq, type, version, plaintext length */
+static size_t aad12(uint64_t seq, uint8_t type, size_t len, uint8_t a[13])
+{
+	put_be64(a, seq);
+	a[8] = type;
+	a[9] = 3;
+	a[10] = 3;
+	a[11] = (uint8_t)(len >> 8);
+	a[12] = (uint8_t)len;
+	return 13;
+}
+
+/* Encrypt one record of plaintext pt (type 23) as the kernel's TLS_TX
+ * would; returns its length in out. */
+static size_t k_seal(struct kdir *k, const uint8_t *pt, size_t n, uint8_t *out)
+{
+	uint8_t nn[12], a[13], tmp[16385], *body = out + 5;
+	size_t blen;
+
+	if (k->tls13) {
+		memcpy(tmp, pt, n);
+		tmp[n] = 23; /* inner content type */
+		blen = n + 1 + 16;
+		out[0] = 23;
+		out[1] = out[2] = 3;
+		out[3] = (uint8_t)(blen >> 8);
+		out[4] = (uint8_t)blen;
+		nonce(k, NULL, nn);
+		assert_int_equal(aead(k, true, nn, out, 5, tmp, n + 1, body, body + n + 1), 0);
+	} else {
+		size_t eiv = k->gcm12 ? 8 : 0;
+		blen = eiv + n + 16;
+		out[0] = 23;
+		out[1] = out[2] = 3;
+		out[3] = (uint8_t)(blen >> 8);
+		out[4] = (uint8_t)blen;
+		if (k->gcm12) /* the explicit nonce: the iv, counting up */
+			memcpy(body, k->iv + 4, 8);
+		nonce(k, body, nn);
+		aad12(k->seq, 23, n, a);
+		assert_int_equal(aead(k, true, nn, a, 13, pt, n, body + eiv, body + eiv + n), 0);
+		if (k->gcm12)
+			put_be64(k->iv + 4, get_be64(k->iv + 4) + 1);
+	}
+	k->seq++;
+	return 5 + blen;
+}
+
+/* Decrypt one record as TLS_RX would: 0 and the plaintext and type,
+ * or -1 when it does not authenticate. */
+static int k_open(struct kdir *k, const uint8_t *rec, size_t len, uint8_t *pt, size_t *n,
+		  uint8_t *type)
+{
+	uint8_t nn[12], a[13], tag[16];
+	const uint8_t *body = rec + 5;
+	size_t eiv = k->gcm12 ? 8 : 0, clen;
+
+	assert_true(len >= 5 + eiv + 16);
+	clen = len - 5 - eiv - 16;
+	memcpy(tag, body + eiv + clen, 16);
+	nonce(k, body, nn);
+	if (k->tls13) {
+		if (aead(k, false, nn, rec, 5, body, clen, pt, tag))
+			return -1;
+		while (clen && !pt[clen - 1]) /* padding */
+			clen--;
+		assert_true(clen > 0);
+		*type = pt[--clen];
+	} else {
+		aad12(k->seq, rec[0], clen, a);
+		if (aead(k, false, nn, a, 13, body + eiv, clen, pt, tag))
+			return -1;
+		*type = rec[0];
+	}
+	*n = clen;
+	k->seq++;
+	return 0;
+}
+
+/* ---- two OpenSSL ends over memory ---------------------------------- */
+struct end {
+	SSL *ssl;
+	BIO *rb, *wb;
+	struct zg__ktls_track t;
+};
+
+/* What end a wrote goes to b, seen by both trackers as libzerg sees it
+ * (its wbio drained, the peer's bytes fed). Returns the bytes. */
+static size_t move(struct end *a, struct end *b, uint8_t *copy, size_t cap)
+{
+	uint8_t buf[65536];
+	size_t total = 0;
+	int n;
+
+	while ((n = BIO_read(a->wb, buf, sizeof(buf))) > 0) {
+		zg__ktls_wire(&a->t.tx, buf, (size_t)n);
+		if (copy) { /* taken by the test, not delivered */
+			assert_true(total + (size_t)n <= cap);
+			memcpy(copy + total, buf, (size_t)n);
+		} else {
+			zg__ktls_wire(&b->t.rx, buf, (size_t)n);
+			assert_int_equal(BIO_write(b->rb, buf, n), n);
+		}
+		total += (size_t)n;
+	}
+	return total;
+}
+
+static void deliver(struct end *b, const uint8_t *p, size_t n)
+{
+	zg__ktls_wire(&b->t.rx, p, n);
+	assert_int_equal(BIO_write(b->rb, p, (int)n), (int)n);
+}
+
+static void end_new(struct end *e, SSL_CTX *ctx, bool server)
+{
+	memset(e, 0, sizeof(*e));
+	e->ssl = SSL_new(ctx);
+	e->rb = BIO_new(BIO_s_mem());
+	e->wb = BIO_new(BIO_s_mem());
+	BIO_set_mem_eof_return(e->rb, -1);
+	SSL_set_bio(e->ssl, e->rb, e->wb);
+	if (server)
+		SSL_set_accept_state(e->ssl);
+	else
+		SSL_set_connect_state(e->ssl);
+	zg__ktls_track_start(e->ssl, &e->t);
+}
+
+static void end_free(struct end *e)
+{
+	zg__ktls_track_stop(e->ssl, &e->t);
+	SSL_free(e->ssl);
+}
+
+/* read everything b has, expecting exactly want (or nothing) */
+static void read_all(struct end *b, const uint8_t *want, size_t n)
+{
+	static uint8_t got[1 << 17];
+	size_t have = 0, r;
+
+	while (SSL_read_ex(b->ssl, got + have, sizeof(got) - have, &r) == 1)
+		have += r;
+	assert_int_equal(SSL_get_error(b->ssl, 0), SSL_ERROR_WANT_READ);
+	assert_int_equal(have, n);
+	if (n)
+		assert_memory_equal(got, want, n);
+}
+
+static void fill_pattern(uint8_t *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 8));
+}
+
+/* a writes n bytes with OpenSSL, b reads them */
+static void exchange(struct end *a, struct end *b, size_t n, unsigned seed)
+{
+	static uint8_t buf[1 << 17];
+	size_t done;
+
+	fill_pattern(buf, n, seed);
+	assert_int_equal(SSL_write_ex(a->ssl, buf, n, &done), 1);
+	assert_int_equal(done, n);
+	move(a, b, NULL, 0);
+	read_all(b, buf, n);
+}
+
+struct kcase {
+	int version;
+	const char *suite;     /* TLS 1.3 suite or TLS 1.2 cipher list   */
+	unsigned tickets;
+	bool tracked_server;
+};
+
+static SSL_CTX *make_ctx(const struct kcase *k, bool server)
+{
+	SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+
+	assert_non_null(ctx);
+	SSL_CTX_set_min_proto_version(ctx, k->version);
+	SSL_CTX_set_max_proto_version(ctx, k->version);
+	if (k->version == TLS1_3_VERSION)
+		assert_int_equal(SSL_CTX_set_ciphersuites(ctx, k->suite), 1);
+	else
+		assert_int_equal(SSL_CTX_set_cipher_list(ctx, k->suite), 1);
+	if (server) {
+		assert_int_equal(SSL_CTX_use_certificate_chain_file(ctx, cert), 1);
+		assert_int_equal(SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM), 1);
+		SSL_CTX_set_num_tickets(ctx, k->tickets);
+		if (!k->tickets)
+			SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	}
+	zg__ktls_ctx_init(ctx);
+	return ctx;
+}
+
+static void handshake(struct end *s, struct end *c)
+{
+	for (int i = 0; i < 8; i++) {
+		int rc = SSL_do_handshake(c->ssl);
+		move(c, s, NULL, 0);
+		int rs = SSL_do_handshake(s->ssl);
+		move(s, c, NULL, 0);
+		if (rc == 1 && rs == 1)
+			return;
+	}
+	fail_msg("handshake did not finish");
+}
+
+static void take_info(struct end *e, bool tx, struct zg__ktls_info *o, struct kdir *k)
+{
+	int ret = zg__ktls_info(e->ssl, &e->t, tx, o);
+
+	if (ret)
+		fail_msg("zg__ktls_info(%s): %d", tx ? "tx" : "rx", ret);
+	kdir_from(k, o);
+}
+
+/* the records in p[0..n): each one's start and length */
+static unsigned split_records(const uint8_t *p, size_t n, size_t *off, size_t *len, unsigned max)
+{
+	unsigned k = 0;
+
+	for (size_t o = 0; o < n; k++) {
+		assert_true(k < max && o + 5 <= n);
+		off[k] = o;
+		len[k] = 5 + ((size_t)p[o + 3] << 8 | p[o + 4]);
+		o += len[k];
+		assert_true(o <= n);
+	}
+	return k;
+}
+
+static void run_case(const struct kcase *kc)
+{
+	static uint8_t wire[1 << 18], pt[1 << 17], out[1 << 18], want[1 << 17];
+	SSL_CTX *sctx = make_ctx(kc, true), *cctx = make_ctx(kc, false);
+	struct end s, c, *x, *y;
+	struct zg__ktls_info o;
+	struct kdir rx, tx, bad;
+	size_t off[16], len[16], n, got = 0, plen, sizes[] = { 100, 16384 + 300 };
+	uint8_t type;
+	unsigned nrec;
+
+	end_new(&s, sctx, true);
+	end_new(&c, cctx, false);
+	handshake(&s, &c);
+	x = kc->tracked_server ? &s : &c; /* the side handed to the "kernel" */
+	y = kc->tracked_server ? &c : &s;
+	/* user-space traffic first, tickets included: the sequence numbers
+	 * the kernel starts from are past 0 */
+	exchange(&s, &c, 1000, 1);
+	exchange(&c, &s, 20000, 2);
+	exchange(&s, &c, 5, 3);
+	exchange(&c, &s, 7, 4);
+	assert_string_equal(SSL_get_version(x->ssl),
+			    kc->version == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2");
+
+	/* receive side: the peer's next records decrypt with x's RX info */
+	take_info(x, false, &o, &rx);
+	bad = rx;
+	bad.seq++;
+	n = 0;
+	for (unsigned i = 0; i < 2; i++) {
+		size_t done;
+		fill_pattern(want + got, sizes[i], 10 + i);
+		assert_int_equal(SSL_write_ex(y->ssl, want + got, sizes[i], &done), 1);
+		got += sizes[i];
+	}
+	n = move(y, x, wire, sizeof(wire));
+	nrec = split_records(wire, n, off, len, 16);
+	assert_int_equal(nrec, 3); /* 100, 16384, 300 */
+	assert_int_equal(k_open(&bad, wire + off[0], len[0], pt, &plen, &type), -1);
+	for (unsigned i = 0, at = 0; i < nrec; i++) {
+		if (k_open(&rx, wire + off[i], len[i], pt, &plen, &type))
+			fail_msg("record %u (seq %llu) does not decrypt with the RX info", i,
+				 (unsigned long long)rx.seq);
+		assert_int_equal(type, 23);
+		assert_memory_equal(pt, want + at, plen);
+		at += (unsigned)plen;
+		if (i == nrec - 1)
+			assert_int_equal(at, got);
+	}
+	deliver(x, wire, n); /* keep x's own OpenSSL in step */
+	read_all(x, want, got);
+
+	/* TLS 1.2 AES-GCM: the TX nonce continues OpenSSL's own count */
+	take_info(x, true, &o, &tx);
+	if (tx.gcm12) {
+		size_t done;
+		assert_int_equal(SSL_write_ex(x->ssl, "z", 1, &done), 1);
+		n = move(x, y, wire, sizeof(wire));
+		assert_int_equal(get_be64(wire + 5), get_be64(tx.iv + 4));
+		deliver(y, wire, n);
+		read_all(y, (const uint8_t *)"z", 1);
+		take_info(x, true, &o, &tx);
+	}
+	/* send side: records made with x's TX info, the peer accepts */
+	n = 0;
+	for (unsigned i = 0; i < 3; i++) {
+		fill_pattern(want + 1000 * i, 1000, 20 + i);
+		n += k_seal(&tx, want + 1000 * i, 1000, out + n);
+	}
+	deliver(y, out, n);
+	read_all(y, want, 3000);
+	/* and a record one sequence number ahead is refused */
+	bad = tx;
+	bad.seq++;
+	if (bad.gcm12)
+		put_be64(bad.iv + 4, get_be64(bad.iv + 4) + 1);
+	n = k_seal(&bad, want, 10, out);
+	deliver(y, out, n);
+	assert_int_equal(SSL_read_ex(y->ssl, pt, sizeof(pt), &plen), 0);
+	assert_int_equal(SSL_get_error(y->ssl, 0), SSL_ERROR_SSL);
+
+	OPENSSL_cleanse(&o, sizeof(o));
+	end_free(&s);
+	end_free(&c);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+}
+
+static void test_matrix(void **state)
+{
+	static const struct { int v; const char *suite; } suites[] = {
+		{ TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256" },
+		{ TLS1_3_VERSION, "TLS_AES_256_GCM_SHA384" },
+		{ TLS1_3_VERSION, "TLS_CHACHA20_POLY1305_SHA256" },
+		{ TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256" },
+		{ TLS1_2_VERSION, "ECDHE-ECDSA-AES256-GCM-SHA384" },
+		{ TLS1_2_VERSION, "ECDHE-ECDSA-CHACHA20-POLY1305" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
+		for (unsigned tickets = 0; tickets <= 2; tickets += 2)
+			for (int srv = 0; srv < 2; srv++) {
+				struct kcase k = { suites[i].v, suites[i].suite, tickets, srv };
+				print_message("%s %s, %u tickets, tracked %s\n",
+					      suites[i].v == TLS1_3_VERSION ? "TLS 1.3" : "TLS 1.2",
+					      suites[i].suite, tickets, srv ? "server" : "client");
+				run_case(&k);
+			}
+}
+
+/* A key update before the hand-off: the new keys are not logged, so the
+ * tracker must say the kernel cannot take the connection. */
+static void test_key_update(void **state)
+{
+	struct kcase kc = { TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", 2, true };
+	SSL_CTX *sctx = make_ctx(&kc, true), *cctx = make_ctx(&kc, false);
+	struct end s, c;
+	struct zg__ktls_info o;
+
+	(void)state;
+	end_new(&s, sctx, true);
+	end_new(&c, cctx, false);
+	handshake(&s, &c);
+	exchange(&s, &c, 10, 1);
+	assert_int_equal(zg__ktls_info(s.ssl, &s.t, true, &o), 0);
+	assert_int_equal(SSL_key_update(c.ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+	exchange(&c, &s, 10, 2);
+	assert_int_equal(zg__ktls_info(s.ssl, &s.t, true, &o), ZG__KTLS_STATE);
+	assert_int_equal(zg__ktls_info(s.ssl, &s.t, false, &o), ZG__KTLS_STATE);
+	end_free(&s);
+	end_free(&c);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+}
+
+/* The wire parser: where the next record starts, split anywhere. */
+static void test_wire(void **state)
+{
+	uint8_t stream[5 + 3 + 5 + 1];
+	struct zg__ktls_dir d;
+
+	(void)state;
+	memcpy(stream, "\x17\x03\x03\x00\x03xyz\x14\x03\x03\x00\x01\x01", sizeof(stream));
+	for (size_t cut = 0; cut <= sizeof(stream); cut++) {
+		memset(&d, 0, sizeof(d));
+		zg__ktls_wire(&d, stream, cut);
+		size_t need = zg__ktls_wire_need(&d);
+		size_t want = cut == 0 || cut == 8 || cut == 14 ? 0
+			    : cut < 5 ? 5 - cut : cut < 8 ? 8 - cut : cut < 13 ? 13 - cut : 14 - cut;
+		assert_int_equal(need, want);
+		zg__ktls_wire(&d, stream + cut, sizeof(stream) - cut);
+		assert_int_equal(zg__ktls_wire_need(&d), 0);
+		assert_int_equal(d.records, 2);
+		assert_true(d.ccs);
+	}
+}
+
+/* Which connections the kernel gets: the flag, the module, the
+ * version, the suite, and suites of the other version. */
+static void test_choose(void **state)
+{
+	unsigned f = ZG_FEAT_KTLS;
+
+	(void)state;
+	assert_int_equal(zg__ktls_choose(f, 0, 0x0304, 0x1301), 0);
+	assert_int_equal(zg__ktls_choose(f, 0, 0x0304, 0x1302), 0);
+	assert_int_equal(zg__ktls_choose(f, 0, 0x0304, 0x1303), 0);
+	assert_int_equal(zg__ktls_choose(f, 0, 0x0303, 0xc02b), 0);
+	assert_int_equal(zg__ktls_choose(f, 0, 0x0303, 0xc030), 0);
+	assert_int_equal(zg__ktls_choose(f, 0, 0x0303, 0xcca8), 0);
+	assert_int_equal(zg__ktls_choose(f, ZG_TLS_NO_KTLS, 0x0304, 0x1301), ZG__KTLS_OFF);
+	assert_int_equal(zg__ktls_choose(0, 0, 0x0304, 0x1301), ZG__KTLS_NO_ULP);
+	assert_int_equal(zg__ktls_choose(f, 0, 0x0302, 0xc02b), ZG__KTLS_VERSION);
+	assert_int_equal(zg__ktls_choose(f, 0, 0x0304, 0x1304), ZG__KTLS_SUITE); /* CCM */
+	assert_int_equal(zg__ktls_choose(f, 0, 0x0303, 0x009c), ZG__KTLS_SUITE); /* RSA kx */
+	assert_int_equal(zg__ktls_choose(f, 0, 0x0303, 0xc013), ZG__KTLS_SUITE); /* CBC */
+	assert_int_equal(zg__ktls_choose(f, 0, 0x0303, 0x1301), ZG__KTLS_SUITE);
+	assert_int_equal(zg__ktls_choose(f, 0, 0x0304, 0xc02f), ZG__KTLS_SUITE);
+}
+
+static bool make_cert(void)
+{
+	char cmd[512];
+
+	if (!mkdtemp(dir))
+		return false;
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	snprintf(cmd, sizeof(cmd),
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		 "-days 1 -subj /CN=localhost -keyout %s -out %s >/dev/null 2>&1", key, cert);
+	return system(cmd) == 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_choose),
+		cmocka_unit_test(test_wire),
+		cmocka_unit_test(test_matrix),
+		cmocka_unit_test(test_key_update),
+	};
+	int ret;
+
+	if (!make_cert()) {
+		printf("SKIP: openssl(1) could not make a test certificate\n");
+		return 77;
+	}
+	ret = cmocka_run_group_tests_name("ktls_keys", tests, NULL, NULL);
+	unlink(cert);
+	unlink(key);
+	rmdir(dir);
+	return ret;
+}
