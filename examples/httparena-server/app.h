@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "asyncdb.h"
 #include "data.h"
 #include "http_server.h"
 #include "static.h"
@@ -89,6 +90,7 @@ struct params {
 	const struct static_rep *rep; /* representation chosen         */
 	uint8_t sf_enc;
 	double min, max;     /* /db                                     */
+	struct asyncdb_params adb; /* /async-db                         */
 };
 
 /* The body as an integer (baseline POST), parsed as it streams in. */

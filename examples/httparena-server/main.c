@@ -10,6 +10,7 @@
  * or /tmp). Prints one line when it listens, then nothing.
  */
 #include "app.h"
+#include "db.h"
 #include "gz.h"
 #include "render.h"
 
@@ -323,6 +324,23 @@ static void http_setup(const struct options *o, struct app *a)
 	hc->largest_response = largest_response(a);
 }
 
+/* async-db and crud (SPEC-HEAD.md 6.1): PostgreSQL at DATABASE_URL
+ * (unset: every query fails, the routes answer as for a database that
+ * is down), at most DATABASE_MAX_CONN connections (default 256) shared
+ * out over the reactors. */
+static int pg_setup(struct app *a, unsigned threads)
+{
+	const char *url = getenv("DATABASE_URL"), *max = getenv("DATABASE_MAX_CONN");
+	unsigned n = 256;
+
+	if (max && *max && (parse_uint(max, 1u << 20, &n) || n == 0)) {
+		fprintf(stderr, "httparena-server: DATABASE_MAX_CONN=%s: not a count, "
+				"using 256\n", max);
+		n = 256;
+	}
+	return db_shared_new(&a->dbs, url, n, threads);
+}
+
 static int serve(const struct options *o, struct app *a)
 {
 	struct zg_server_config cfg;
@@ -359,6 +377,8 @@ static int serve(const struct options *o, struct app *a)
 	rc = http_server_new(&a->http, &cfg, &s);
 	zg_tls_free(cfg.tls); /* the server holds its own reference */
 	if (rc == 0)
+		rc = pg_setup(a, zg_server_threads(s));
+	if (rc == 0)
 		rc = zg_server_start(s);
 	if (rc) {
 		fprintf(stderr, "httparena-server: %s:%u: %s\n", o->host, o->port,
@@ -378,6 +398,7 @@ static int serve(const struct options *o, struct app *a)
 	zg_server_stop(s, 2000);
 	rc = zg_server_wait(s);
 	zg_server_free(s);
+	db_shared_free(a->dbs);
 	return rc ? 1 : 0;
 }
 

@@ -113,6 +113,8 @@ static enum route match(struct http_conn *c, const uint8_t *path, size_t n, uint
 		r = m == HTTP_M_POST ? R_UPLOAD : R_NOT_ALLOWED;
 	} else if (is(path, n, "/db")) {
 		r = get ? R_DB : R_NOT_ALLOWED;
+	} else if (is(path, n, "/async-db")) {
+		r = get ? R_ASYNC_DB : R_NOT_ALLOWED;
 	} else if (is(path, n, "/")) {
 		allow = "GET, HEAD, POST, OPTIONS";
 		r = m == HTTP_M_POST ? R_ROOT_POST
@@ -278,6 +280,9 @@ static int on_request(struct http_conn *c, const struct http_req *r)
 		return HTTP_BODY_DISCARD;
 	case R_STATIC:
 		static_take_request(c, s, r);
+		return HTTP_BODY_DISCARD;
+	case R_ASYNC_DB:
+		asyncdb_params(&prm->adb, r->query, r->query_len);
 		return HTTP_BODY_DISCARD;
 	default:
 		return HTTP_BODY_DISCARD; /* /upload counts it: http_body_length */
@@ -529,6 +534,8 @@ static int on_complete(struct http_conn *c)
 		return respond_number(c, (int64_t)http_body_length(c));
 	case R_DB:
 		return respond_db(c, s);
+	case R_ASYNC_DB:
+		return asyncdb_complete(c, &s->prm.adb);
 	case R_ROOT:
 		return respond_text(c, "OK");
 	case R_ROOT_POST:

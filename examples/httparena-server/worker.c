@@ -2,10 +2,12 @@
 /*
  * httparena-server: per-reactor state, made and freed on each reactor
  * thread by zerg_http's reactor hooks: the SQLite handle and statement of
- * /db, the gzip state of /compression, the scratch buffer both write in.
+ * /db, the PostgreSQL pool of /async-db and /crud (db.c), the gzip state
+ * of /compression, the scratch buffer both write in.
  * The connections themselves are the HTTP layer's (examples/http).
  */
 #include "app.h"
+#include "db.h"
 #include "gz.h"
 
 #include <stdlib.h>
@@ -41,6 +43,7 @@ void *worker_start(struct zg_reactor *r, void *udata)
 	if (!w->gz || !w->enc)
 		abort();
 	open_db(w);
+	w->db = db_new(a->dbs, r); /* NULL without DATABASE_URL */
 	if (zg_reactor_id(r) == 0)
 		atomic_store(&a->features, zg_reactor_features(r));
 	return w;
@@ -52,6 +55,7 @@ void worker_stop(struct zg_reactor *r, void *worker)
 	(void)r;
 	if (!w)
 		return;
+	db_free(w->db); /* its queries fail: their tickets are done */
 	sqlite3_finalize(w->stmt);
 	sqlite3_close(w->sqlite);
 	gz_free(w->gz);
