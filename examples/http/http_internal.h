@@ -35,8 +35,10 @@ struct http_reactor {
 struct http_out {
 	struct http_head head;
 	char *base;                 /* NULL: no response begun              */
-	size_t fixed;
+	size_t fixed;               /* extra_len included                   */
 	unsigned digits;
+	const char *extra;          /* http_begin_extra's lines, or NULL    */
+	size_t extra_len;
 };
 
 /* The request buffer, allocated on first use. */

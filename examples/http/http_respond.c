@@ -20,13 +20,19 @@ static void head_init(struct http_conn *h, unsigned status, const char *type,
 		.close = h->close, .keep_alive = h->keep_alive,
 	};
 	o->fixed = http_head_fixed(&o->head);
+	o->extra = NULL;
+	o->extra_len = 0;
 }
 
 static char *begin(struct http_conn *h, unsigned status, const char *type,
-		   const char *encoding, const char *allow, size_t max_len)
+		   const char *encoding, const char *allow, const char *extra,
+		   size_t extra_len, size_t max_len)
 {
 	struct http_out *o = &h->out;
 	head_init(h, status, type, encoding, allow);
+	o->extra = extra;
+	o->extra_len = extra_len;
+	o->fixed += extra_len;
 	o->digits = http_digits(max_len);
 	o->base = zg_conn_reserve(h->c, o->fixed + o->digits + max_len);
 	if (!o->base) {
@@ -41,12 +47,42 @@ char *http_begin_coded(struct http_conn *h, unsigned status, const char *type,
 		       const char *encoding, size_t max_len)
 {
 	const char *allow = status == 405 || h->method == HTTP_M_OPTIONS ? h->allow : NULL;
-	return begin(h, status, type, encoding, allow, max_len);
+	return begin(h, status, type, encoding, allow, NULL, 0, max_len);
 }
 
 char *http_begin(struct http_conn *h, unsigned status, const char *type, size_t max_len)
 {
 	return http_begin_coded(h, status, type, NULL, max_len);
+}
+
+/* Whole "Name: value\r\n" lines: a token, a colon, no CR or LF but the
+ * CRLF that ends each line (anything else could split the response). */
+static bool extra_ok(const char *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		size_t name = i;
+		while (i < n && p[i] != ':' && p[i] > ' ' && p[i] < 0x7f)
+			i++;
+		if (i == name || i == n || p[i] != ':')
+			return false;
+		while (i < n && p[i] != '\r' && p[i] != '\n')
+			i++;
+		if (i + 1 >= n || p[i] != '\r' || p[i + 1] != '\n')
+			return false;
+		i += 2;
+	}
+	return true;
+}
+
+char *http_begin_extra(struct http_conn *h, unsigned status, const char *type,
+		       const char *extra, size_t max_len)
+{
+	size_t n = extra ? strlen(extra) : 0;
+	if (n > HTTP_EXTRA_MAX || !extra_ok(extra, n))
+		return NULL;
+	const char *allow = status == 405 || h->method == HTTP_M_OPTIONS ? h->allow : NULL;
+	return begin(h, status, type, NULL, allow, n ? extra : NULL, n, max_len);
 }
 
 int http_end(struct http_conn *h, char *end)
@@ -60,6 +96,12 @@ int http_end(struct http_conn *h, char *end)
 	if (digits != o->digits && !h->head_only)
 		memmove(o->base + o->fixed + digits, body, len);
 	size_t hl = http_head_write(o->base, &o->head, len);
+	if (o->extra_len) {
+		/* The extra lines go before the blank line that ends the head. */
+		memcpy(o->base + hl - 2, o->extra, o->extra_len);
+		hl += o->extra_len;
+		memcpy(o->base + hl - 2, "\r\n", 2);
+	}
 	zg_conn_commit(h->c, hl + (h->head_only ? 0 : len));
 	o->base = NULL;
 	h->responded = true;
@@ -128,7 +170,7 @@ static int error_status(struct http_conn *h, unsigned status)
 	h->close = true;
 	h->keep_alive = false;
 	return respond_with(h, begin(h, status, "text/plain", NULL,
-				     status == 405 ? h->allow : NULL, n),
+				     status == 405 ? h->allow : NULL, NULL, 0, n),
 			    text, n);
 }
 

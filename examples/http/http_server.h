@@ -252,6 +252,16 @@ char *http_begin(struct http_conn *c, unsigned status, const char *type, size_t 
 /* The same with a Content-Encoding value (NULL: none). */
 char *http_begin_coded(struct http_conn *c, unsigned status, const char *type,
 		       const char *encoding, size_t max_len);
+/* The same with header lines of the application's (X-Cache: HIT): extra
+ * is zero or more whole lines, each "Name: value\r\n", at most
+ * HTTP_EXTRA_MAX bytes in all, written after the layer's own fields (it
+ * must stay valid until http_end). NULL or "": none. A head stays under
+ * HTTP_HEAD_MAX + HTTP_EXTRA_MAX bytes (HttpArena's client reads heads
+ * of at most 1024 bytes and 16 lines: keep extra to a few short lines).
+ * NULL also when extra is not such lines (nothing is queued then). */
+#define HTTP_EXTRA_MAX 256
+char *http_begin_extra(struct http_conn *c, unsigned status, const char *type,
+		       const char *extra, size_t max_len);
 /* end: one past the last body byte, at most max_len after the start.
  * Returns 0, or -1 without a begun response. */
 int http_end(struct http_conn *c, char *end);

@@ -26,7 +26,7 @@
 
 enum { T_HELLO = 1, T_TARGET, T_STREAM, T_BUFFER, T_DISCARD, T_FIELDS, T_ALLOW,
        T_NONE, T_ERROR, T_LIMITED, T_NOT_FOUND, T_LATER, T_LATER_NOW, T_LATER_FAIL,
-       T_LATER_BODY };
+       T_LATER_BODY, T_EXTRA, T_EXTRA_BAD };
 
 struct tconn {
 	int route;
@@ -87,6 +87,12 @@ static int t_request(struct http_conn *c, const struct http_req *r)
 									  : T_LATER_FAIL;
 		snprintf(t->target, sizeof(t->target), "%.*s", (int)r->query_len,
 			 r->query ? (const char *)r->query : "");
+		return HTTP_BODY_DISCARD;
+	} else if (is(r->path, r->path_len, "/extra")) {
+		t->route = T_EXTRA;
+		return HTTP_BODY_DISCARD;
+	} else if (is(r->path, r->path_len, "/extra-bad")) {
+		t->route = T_EXTRA_BAD;
 		return HTTP_BODY_DISCARD;
 	} else if (is(r->path, r->path_len, "/later-body")) {
 		t->route = T_LATER_BODY;
@@ -151,6 +157,8 @@ static void answer_ticket(bool write)
 	http_ticket_done(t);
 }
 
+static const char *extra_bad; /* T_EXTRA_BAD's lines */
+
 static int t_complete(struct http_conn *c)
 {
 	struct tconn *t = http_conn_data(c);
@@ -201,6 +209,19 @@ static int t_complete(struct http_conn *c)
 	case T_LATER_FAIL:
 		take_ticket(c);
 		return -1;
+	case T_EXTRA: {
+		/* A bound of 3 digits for a 5-byte body: the body moves up
+		 * under the extra lines. */
+		char *p = http_begin_extra(c, 200, "application/json",
+					   "X-Cache: HIT\r\nX-Two: 2\r\n", 100);
+		if (!p)
+			return -1;
+		memcpy(p, "{\"a\"}", 5);
+		return http_end(c, p + 5);
+	}
+	case T_EXTRA_BAD:
+		/* Not whole lines: refused, the connection is aborted. */
+		return http_begin_extra(c, 200, NULL, extra_bad, 10) ? 0 : -1;
 	default:
 		return http_respond_status(c, 404);
 	}
@@ -851,6 +872,51 @@ static void test_ticket_reactor_stop(void **state)
 	free(f);
 }
 
+/* http_begin_extra: the lines end the head, before the blank line; the
+ * body and its length are right; HEAD gets the head; lines that are not
+ * "Name: value\r\n" are refused. */
+static void test_extra_headers(void **state)
+{
+	struct fx *f = fx_new(0, 0);
+	struct resp r;
+	char v[64];
+	(void)state;
+
+	send_str(f, "GET /extra HTTP/1.1\r\nHost: a\r\n\r\n"
+		    "HEAD /extra HTTP/1.1\r\nHost: a\r\n\r\n"
+		    "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n", 0);
+	next_resp(f, &r, false);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.body_len, 5);
+	assert_memory_equal(r.body, "{\"a\"}", 5);
+	assert_string_equal(header(&r, "X-Cache", v, sizeof(v)), "HIT");
+	assert_string_equal(header(&r, "X-Two", v, sizeof(v)), "2");
+	assert_string_equal(header(&r, "Content-Type", v, sizeof(v)), "application/json");
+	assert_non_null(strstr(r.head, "\r\nX-Cache: HIT\r\nX-Two: 2\r\n\r\n"));
+	assert_null(strstr(strstr(r.head, "X-Two") + 1, "X-Cache")); /* once */
+	next_resp(f, &r, true);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(header(&r, "Content-Length", v, sizeof(v)), "5");
+	assert_string_equal(header(&r, "X-Cache", v, sizeof(v)), "HIT");
+	next_resp(f, &r, false); /* a plain response after: no extra */
+	assert_int_equal(r.status, 200);
+	assert_false(has_header(&r, "X-Cache"));
+	expect_no_more(f);
+	fx_free(f);
+
+	static const char *const bad[] = { "X-Cache: HIT", "X-Cache HIT\r\n", ": v\r\n",
+					   "A: b\nC: d\r\n", "A: b\r\r\n", "A b: c\r\n",
+					   /* past HTTP_EXTRA_MAX */
+					   "X-Long: 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\r\n" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		extra_bad = bad[i];
+		f = fx_new(0, 0);
+		send_str(f, "GET /extra-bad HTTP/1.1\r\nHost: a\r\n\r\n", 0);
+		assert_int_equal(f->c.closed, FAKE_ABORT);
+		fx_free(f);
+	}
+}
+
 static void test_query_next(void **state)
 {
 	(void)state;
@@ -881,6 +947,7 @@ int main(void)
 		cmocka_unit_test(test_ticket_answers),
 		cmocka_unit_test(test_ticket_closed),
 		cmocka_unit_test(test_ticket_reactor_stop),
+		cmocka_unit_test(test_extra_headers),
 		cmocka_unit_test(test_query_next),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
