@@ -55,6 +55,7 @@
 
 #include "hist.h"
 #include "resp.h"
+#include "wsframe.h"
 
 /* ------------------------------------------------------------------ */
 /* Options and request templates                                       */
@@ -102,10 +103,15 @@ static struct {
 	char host[300];            /* for the Host header               */
 	char req_path[2048];
 	char target[600];          /* the address, for the report       */
+	bool ws;                   /* --ws: upgrade, then echo frames    */
+	const char *ws_msg;        /* --ws-msg (default "hello")         */
+	size_t ws_msg_len;
+	char ws_upgrade[2600];     /* the upgrade request                */
+	size_t ws_upgrade_len;
 } o = {
 	.conns = 64, .threads = 1, .depth = 1, .duration_s = 10,
 	.timeout_ms = 10000, .connect_timeout_ms = 5000, .drain_ms = 2000,
-	.pin = true, .method = "GET",
+	.pin = true, .method = "GET", .ws_msg = "hello", .ws_msg_len = 5,
 };
 
 static void usage(FILE *f)
@@ -127,6 +133,11 @@ static void usage(FILE *f)
 		"                       connection i starts with file i %% count and moves to the\n"
 		"                       next one at each reconnect\n"
 		"      --rotate-requests  with --raw: take the next file for every request instead\n"
+		"      --ws             WebSocket echo (gcannon --ws): each connection upgrades at the\n"
+		"                       URL's path, then keeps -p text frames in flight, masked with\n"
+		"                       12 34 56 78; every frame received counts as a response\n"
+		"      --ws-msg TEXT    the frames' payload (default hello); echoes are checked\n"
+		"                       against it (errors.body)\n"
 		"                       (in a file, the first {RAND:a:b} / {SEQ:s} becomes a number\n"
 		"                       zero-padded to the digits of b / s: uniform in [a, b] per\n"
 		"                       connection; s, s+1, ... over all threads; as HttpArena's gcannon)\n"
@@ -293,6 +304,25 @@ static void build_url_request(void)
 	add_tmpl((uint8_t *)req, (size_t)n, "url");
 }
 
+/* --ws: the upgrade request (the URL's path, or --path) and the one
+ * template, the text frame. */
+static void build_ws(void)
+{
+	static const uint8_t key[4] = ZL_WS_MASK_KEY;
+	uint8_t *f;
+
+	if (o.raw || o.reqs_per_conn || o.rotate_request || o.any_head || o.expect_body)
+		die("--ws takes none of --raw, -r, --rotate-requests, --expect-body");
+	o.ws_upgrade_len = zl_ws_upgrade(o.ws_upgrade, sizeof(o.ws_upgrade),
+					 o.path ? o.path : o.req_path, o.host);
+	if (!o.ws_upgrade_len)
+		die("--ws: path too long");
+	f = malloc(o.ws_msg_len + 14);
+	if (!f)
+		die("out of memory");
+	add_tmpl(f, zl_ws_frame(f, ZL_WS_TEXT, key, o.ws_msg, o.ws_msg_len), "ws-frame");
+}
+
 /* http://HOST[:PORT][/PATH], [v6] hosts, or unix:PATH / unix:@NAME. */
 static void parse_url(const char *url)
 {
@@ -391,6 +421,8 @@ struct client {
 	                           * [sent % depth]; bit 63: a HEAD     */
 	uint16_t *ti;             /* their templates, [sent % depth]     */
 	uint64_t rng;             /* xorshift64 state for {RAND}         */
+	bool ws_up;               /* --ws: the 101 came, frames flow     */
+	struct zl_ws wp;          /* --ws: the server's frames           */
 };
 
 struct worker {
@@ -408,6 +440,7 @@ struct worker {
 	uint64_t sent, responses, unanswered, connects, reconnects;
 	uint64_t connect_errors, read_errors, write_errors, timeouts, parse_errors, body_errors;
 	uint64_t server_closes;   /* closed by the server (FIN or Connection: close) */
+	uint64_t upgrades, upgrades_refused; /* --ws: 101s, other answers to the upgrade */
 	int last_error;           /* the last connect or socket error (-errno) */
 	struct stats st[PH_N];
 };
@@ -473,7 +506,7 @@ static void fill(struct client *cl, uint64_t now)
 	struct zg_conn *c = cl->c;
 	uint64_t limit = o.reqs_per_conn;
 
-	if (w->draining || cl->no_more)
+	if (w->draining || cl->no_more || (o.ws && !cl->ws_up))
 		return;
 	if (o.batch && cl->sent != cl->done)
 		return; /* the next batch once every answer of this one is in */
@@ -528,12 +561,53 @@ static void response_done(struct client *cl, struct stats *st, uint64_t now)
 	resp_reset(cl, o.any_head && cl->done < cl->sent && (cl->ts[cl->done % o.depth] & TS_HEAD));
 }
 
+/* --ws: a frame of the server's ended: one response. */
+static void frame_done(struct client *cl, struct stats *st, uint64_t now)
+{
+	uint64_t t0 = cl->ts[cl->done % o.depth];
+
+	st->responses++;
+	zl_hist_add(&st->lat, now > t0 ? now - t0 : 0);
+	cl->w->responses++;
+	cl->done++;
+	if (cl->wp.mismatch)
+		cl->w->body_errors++;
+	if (cl->wp.opcode == ZL_WS_CLOSE)
+		cl->no_more = true; /* the server closes next */
+	zl_ws_next(&cl->wp);
+}
+
+/* --ws: the answer to the upgrade. A 101 starts the frames; anything
+ * else is tallied by status and the connection is dropped (gcannon
+ * reconnects too). false when the connection was closed. */
+static bool upgrade_done(struct client *cl, struct stats *st)
+{
+	unsigned s = cl->rp.status;
+
+	if (s != 101) {
+		st->status[s < MAX_STATUS ? s : 0]++;
+		cl->w->upgrades_refused++;
+		zg_conn_close(cl->c, ZG_CLOSE_ABORT);
+		return false;
+	}
+	cl->w->upgrades++;
+	cl->ws_up = true;
+	zl_ws_init(&cl->wp);
+	zl_ws_expect(&cl->wp, ZL_WS_TEXT, o.ws_msg, o.ws_msg_len);
+	return true;
+}
+
 static void cl_open(struct zg_conn *c)
 {
 	struct client *cl = zg_conn_udata(c);
 
 	cl->opened = true;
 	cl->w->connects++;
+	if (o.ws && zg_conn_write(c, o.ws_upgrade, o.ws_upgrade_len)) {
+		cl->w->write_errors++;
+		zg_conn_close(c, ZG_CLOSE_ABORT);
+		return;
+	}
 	fill(cl, now_ns());
 }
 
@@ -559,9 +633,35 @@ static void cl_data(struct zg_conn *c)
 				size_t used;
 				int rc;
 
+				if (o.ws && !cl->ws_up) { /* the answer to the upgrade */
+					rc = zl_resp_feed(&cl->rp, p, n, &used);
+					p += used;
+					n -= used;
+					if (rc < 0) {
+						bad = true;
+						break;
+					}
+					if (rc == ZL_RESP_DONE && !upgrade_done(cl, st)) {
+						zg_conn_advance(c, v.len, v.len);
+						return;
+					}
+					continue;
+				}
 				if (cl->done == cl->sent) { /* an answer nobody asked for */
 					bad = true;
 					break;
+				}
+				if (o.ws) {
+					rc = zl_ws_feed(&cl->wp, p, n, &used);
+					p += used;
+					n -= used;
+					if (rc == ZL_WS_DONE)
+						frame_done(cl, st, now);
+					else if (rc < 0)
+						bad = true;
+					if (bad)
+						break;
+					continue;
 				}
 				rc = zl_resp_feed(&cl->rp, p, n, &used);
 				p += used;
@@ -582,7 +682,7 @@ static void cl_data(struct zg_conn *c)
 		}
 	}
 	if (v.eof) {
-		if (cl->done < cl->sent && zl_resp_eof(&cl->rp) == ZL_RESP_DONE)
+		if (!o.ws && cl->done < cl->sent && zl_resp_eof(&cl->rp) == ZL_RESP_DONE)
 			response_done(cl, st, now);
 		w->server_closes++;
 		zg_conn_close(c, ZG_CLOSE_GRACEFUL);
@@ -671,6 +771,7 @@ static void client_connect(struct client *cl)
 	cl->sent = cl->done = 0;
 	cl->opened = false;
 	cl->no_more = false;
+	cl->ws_up = false;
 	resp_reset(cl, false);
 	rc = zg_reactor_connect(cl->w->r, (struct sockaddr *)&o.addr, o.addr_len, &co, &cl->c);
 	if (rc) {
@@ -946,7 +1047,7 @@ static double seconds(const char *s, const char *what)
 static void parse_args(int argc, char **argv)
 {
 	enum { OPT_EXPECT = 300, OPT_BATCH, OPT_RAW = 256, OPT_TIMEOUT, OPT_CTIMEOUT, OPT_DRAIN, OPT_NOPIN, OPT_JSON, OPT_PATH, OPT_ROTATE,
-	       OPT_BUFS, OPT_BUFSIZE, OPT_RFLAGS };
+	       OPT_BUFS, OPT_BUFSIZE, OPT_RFLAGS, OPT_WS, OPT_WS_MSG };
 	static const struct option lo[] = {
 		{ "connections", required_argument, NULL, 'c' },
 		{ "threads", required_argument, NULL, 't' },
@@ -959,6 +1060,8 @@ static void parse_args(int argc, char **argv)
 		{ "raw", required_argument, NULL, OPT_RAW },
 		{ "expect-body", required_argument, NULL, OPT_EXPECT },
 		{ "rotate-requests", no_argument, NULL, OPT_ROTATE },
+		{ "ws", no_argument, NULL, OPT_WS },
+		{ "ws-msg", required_argument, NULL, OPT_WS_MSG },
 		{ "batch", no_argument, NULL, OPT_BATCH },
 		{ "path", required_argument, NULL, OPT_PATH },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -998,6 +1101,8 @@ static void parse_args(int argc, char **argv)
 		case OPT_RAW: o.raw = optarg; break;
 		case OPT_EXPECT: o.expect_body = optarg; o.expect_len = strlen(optarg); break;
 		case OPT_ROTATE: o.rotate_request = true; break;
+		case OPT_WS: o.ws = true; break;
+		case OPT_WS_MSG: o.ws_msg = optarg; o.ws_msg_len = strlen(optarg); break;
 		case OPT_BATCH: o.batch = true; break;
 		case OPT_PATH: o.path = optarg; break;
 		case OPT_TIMEOUT: o.timeout_ms = (unsigned)num(optarg, "--timeout", 0, 86400000); break;
@@ -1045,7 +1150,9 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv);
 	parse_url(o.url);
-	if (o.raw)
+	if (o.ws)
+		build_ws();
+	else if (o.raw)
 		load_raw(o.raw);
 	else
 		build_url_request();
@@ -1144,6 +1251,8 @@ int main(int argc, char **argv)
 		sum.parse_errors += w->parse_errors;
 		sum.body_errors += w->body_errors;
 		sum.server_closes += w->server_closes;
+		sum.upgrades += w->upgrades;
+		sum.upgrades_refused += w->upgrades_refused;
 		if (w->last_error)
 			sum.last_error = w->last_error;
 		if (w->err && !failed) {
@@ -1210,10 +1319,12 @@ int main(int argc, char **argv)
 			fprintf(f, ",\"totals\":{\"sent\":%" PRIu64 ",\"responses\":%" PRIu64 ",\"unanswered\":%" PRIu64
 				   ",\"connects\":%" PRIu64 ",\"reconnects\":%" PRIu64 ",\"server_closes\":%" PRIu64
 				   ",\"warmup_responses\":%" PRIu64 ",\"drain_responses\":%" PRIu64
-				   ",\"status_errors\":%" PRIu64 "}",
+				   ",\"status_errors\":%" PRIu64 ",\"ws_upgrades\":%" PRIu64
+				   ",\"ws_upgrades_refused\":%" PRIu64 "}",
 				sum.sent, sum.responses, sum.unanswered, sum.connects, sum.reconnects,
 				sum.server_closes, tot[PH_WARMUP].responses, tot[PH_DRAIN].responses,
-				tot[PH_WARMUP].status_errors + m->status_errors + tot[PH_DRAIN].status_errors);
+				tot[PH_WARMUP].status_errors + m->status_errors + tot[PH_DRAIN].status_errors,
+				sum.upgrades, sum.upgrades_refused);
 			fprintf(f, ",\"cpu_s\":%.3f,\"cpu_us_per_req\":%.3f,\"total_cpu_s\":%.3f,\"run_s\":%.6f}\n",
 				cpu, m->responses ? 1e6 * cpu / m->responses : 0.0, total_cpu, t_end - t_start);
 		} else {
@@ -1249,6 +1360,9 @@ int main(int argc, char **argv)
 			printf("  connections %" PRIu64 " opened, %" PRIu64 " reconnects, %" PRIu64
 			       " closed by the server\n",
 			       sum.connects, sum.reconnects, sum.server_closes);
+			if (o.ws)
+				printf("  websocket   %" PRIu64 " upgrades, %" PRIu64 " refused (status above)\n",
+				       sum.upgrades, sum.upgrades_refused);
 			printf("  errors      connect %" PRIu64 ", read %" PRIu64 ", write %" PRIu64
 			       ", timeout %" PRIu64 ", parse %" PRIu64 ", body %" PRIu64 "%s%s\n",
 			       sum.connect_errors, sum.read_errors, sum.write_errors, sum.timeouts,

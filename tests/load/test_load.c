@@ -8,8 +8,10 @@
  *    statuses tallied by template, -r N closing with RST and reconnecting
  *    (connections opened == connections the server saw), pipelining;
  *  - against examples/httparena-server (a child process on an ephemeral
- *    port): the baseline templates with -r 10, /json pipelined, and
- *    /compression gzip, all 2xx, nothing unanswered.
+ *    port): the baseline templates with -r 10, /json pipelined,
+ *    /compression gzip, all 2xx, nothing unanswered; --ws on /ws (every
+ *    frame echoed and checked, one upgrade per connection) and a refused
+ *    upgrade.
  *
  *   itest_load ZERG_LOAD HTTPARENA_SERVER HTTPARENA_DATAGEN
  */
@@ -684,6 +686,66 @@ static void test_arena_pipeline_noise(void **state)
 	assert_int_equal(J("totals", "sent"), J("totals", "responses") + J("totals", "unanswered"));
 }
 
+/* --ws against httparena-server's /ws (zerg_ws echo): every connection
+ * upgrades once, every frame sent is echoed (checked against the
+ * payload: errors.body), nothing unanswered; a 300-byte payload takes
+ * the 16-bit length both ways; an upgrade refused (a 404) is tallied by
+ * status and counts no frame */
+static void ws_consistent(unsigned long conns)
+{
+	assert_true(J(NULL, "requests") > 100);
+	assert_int_equal(J(NULL, "ok"), J(NULL, "requests"));
+	assert_int_equal(J("totals", "sent"), J("totals", "responses"));
+	assert_int_equal(J("totals", "unanswered"), 0);
+	assert_int_equal(J("totals", "ws_upgrades"), conns);
+	assert_int_equal(J("totals", "ws_upgrades_refused"), 0);
+	assert_int_equal(J("totals", "connects"), conns);
+	assert_int_equal(J("errors", "body"), 0);
+	assert_int_equal(J("errors", "parse"), 0);
+	assert_int_equal(J("errors", "read"), 0);
+	assert_int_equal(J("errors", "timeout"), 0);
+}
+
+/* The window's bytes are `per` a frame, give or take a frame in flight
+ * per connection (bytes are counted per read, frames when complete). */
+static void ws_bytes(unsigned long per, unsigned long conns)
+{
+	unsigned long b = J(NULL, "bytes"), want = per * J(NULL, "requests");
+	assert_true(b + per * conns >= want && b <= want + per * conns);
+}
+
+static void test_arena_ws(void **state)
+{
+	char u[64], big[301];
+	unsigned long frames;
+
+	(void)state;
+	snprintf(u, sizeof(u), "http://127.0.0.1:%u/ws", arena_port);
+	/* the upgrades in the warm-up: the window has frames only */
+	assert_int_equal(run_load((const char *[]){ u, "--ws", "-c", "8", "-t", "2", "-w", "0.2", "-d", "1",
+						    NULL }), 0);
+	ws_consistent(8);
+	frames = J("totals", "responses");
+	/* 7 bytes per echo of "hello" (81 05 + payload) */
+	ws_bytes(7, 8);
+	print_message("--ws: %lu frames echoed on 8 connections\n", frames);
+	memset(big, 'x', 300);
+	big[300] = 0;
+	assert_int_equal(run_load((const char *[]){ u, "--ws", "--ws-msg", big, "-c", "4", "-p", "3",
+						    "-w", "0.2", "-d", "0.5", NULL }), 0);
+	ws_consistent(4);
+	ws_bytes(304, 4 * 3);
+	/* not an upgrade: httparena-server answers 404 and zerg-load
+	 * reconnects, as gcannon does */
+	snprintf(u, sizeof(u), "http://127.0.0.1:%u/nope", arena_port);
+	assert_int_equal(run_load((const char *[]){ u, "--ws", "-c", "2", "-d", "0.3", NULL }), 0);
+	assert_int_equal(J(NULL, "requests"), 0);
+	assert_int_equal(J("totals", "ws_upgrades"), 0);
+	assert_true(J("totals", "ws_upgrades_refused") > 0);
+	assert_true(J("status", "404") > 0);
+	assert_int_equal(J("errors", "parse"), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest own[] = {
@@ -698,6 +760,7 @@ int main(int argc, char **argv)
 	};
 	const struct CMUnitTest arena[] = {
 		cmocka_unit_test(test_arena_baseline_reconnect),
+		cmocka_unit_test(test_arena_ws),
 		cmocka_unit_test(test_arena_json_pipelined),
 		cmocka_unit_test(test_arena_compression),
 		cmocka_unit_test(test_arena_pipeline_noise),
