@@ -421,3 +421,54 @@ def rss_kib(pid):
             if k in ("VmRSS", "VmHWM"):
                 out[k] = int(v.split()[0])
     return out
+
+
+# ---------------------------------------------------------------------
+# For shell scripts (tests/bench/db_bench.sh)
+# ---------------------------------------------------------------------
+
+def _hold(argv):
+    """pgcluster.py hold DATASET [--redis] [--max-connections N]: start
+    PostgreSQL (seeded from DATASET) and, with --redis, redis-server;
+    print KEY=VALUE lines (DATABASE_URL, PG_PID, PG_DIR, PG_PORT,
+    REDIS_URL, REDIS_PID) and `READY`, then hold them until stdin closes
+    or a signal comes; stop both on the way out. Exit 77 when a
+    component is missing."""
+    import argparse
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import pgseed
+    ap = argparse.ArgumentParser(prog="pgcluster.py hold")
+    ap.add_argument("dataset")
+    ap.add_argument("--redis", action="store_true")
+    ap.add_argument("--max-connections", type=int, default=300)
+    a = ap.parse_args(argv)
+    try:
+        pg = Postgres(max_connections=a.max_connections)
+        r = Redis() if a.redis else None
+    except Missing as e:
+        print("SKIP: %s" % e, flush=True)
+        return 77
+    pg.start()
+    seed = os.path.join(pg.dir, "seed.sql")
+    pgseed.write_sql(a.dataset, seed)
+    pg.setup_bench(seed)
+    os.unlink(seed)
+    out = ["DATABASE_URL=" + pg.url(), "PG_PID=%d" % pg.proc.pid, "PG_DIR=" + pg.dir,
+           "PG_PORT=%d" % pg.port]
+    if r:
+        r.start()
+        out += ["REDIS_URL=" + r.url(), "REDIS_PID=%d" % r.proc.pid]
+    print("\n".join(out + ["READY"]), flush=True)
+    try:
+        while sys.stdin.read(4096):
+            pass
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "hold":
+        sys.exit(_hold(sys.argv[2:]))
+    sys.stderr.write("usage: pgcluster.py hold DATASET [--redis] [--max-connections N]\n")
+    sys.exit(2)
