@@ -76,7 +76,7 @@ enum route {
 
 /* The methods some resource here answers: OPTIONS * and a CONNECT's 405
  * list them. */
-#define SERVER_ALLOW "GET, HEAD, POST, OPTIONS"
+#define SERVER_ALLOW "GET, HEAD, POST, PUT, OPTIONS"
 
 /* What a response needs from the request head, taken before the head's
  * bytes are released (the body may follow). */
@@ -100,9 +100,19 @@ struct bodynum {
 	bool neg;
 };
 
+/* crud (crud.c): from the head; the list's category is in the request
+ * buffer. */
+struct crud_req {
+	uint32_t id;         /* /crud/items/{id}                        */
+	bool id_ok;          /* a number an item's id can be            */
+	uint8_t limit;       /* the list's page size and number         */
+	uint32_t page;
+};
+
 /* One per connection (http_conn_data()): the request being answered. */
 struct hstate {
 	struct params prm;
+	struct crud_req crud;
 	struct bodynum num;
 	uint8_t route;
 	/* /ws: the handshake's verdict and key, taken from the head; once

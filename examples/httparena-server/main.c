@@ -10,6 +10,8 @@
  * or /tmp). Prints one line when it listens, then nothing.
  */
 #include "app.h"
+#include "cache.h"
+#include "crud.h"
 #include "db.h"
 #include "gz.h"
 #include "render.h"
@@ -38,6 +40,7 @@ struct options {
 	bool pin;
 	unsigned tls_port;
 	const char *tls_cert, *tls_key;
+	const char *cache;          /* --cache: "memory", "redis" or NULL */
 };
 
 static void usage(FILE *f, const char *prog)
@@ -62,7 +65,10 @@ static void usage(FILE *f, const char *prog)
 		"                           8081; 0: ephemeral) when a certificate is given\n"
 		"  --tls-cert F --tls-key F PEM certificate and key (default\n"
 		"                           /certs/server.{crt,key} when both exist; else\n"
-		"                           no TLS)\n",
+		"                           no TLS)\n"
+		"  --cache memory|redis     crud's item cache: in-process, or Redis at\n"
+		"                           REDIS_URL (default redis://localhost:6379);\n"
+		"                           without it: Redis when REDIS_URL is set\n",
 		prog);
 }
 
@@ -94,6 +100,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "tls-port", required_argument, NULL, 'T' },
 		{ "tls-cert", required_argument, NULL, 'C' },
 		{ "tls-key", required_argument, NULL, 'K' },
+		{ "cache", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -116,6 +123,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'T': bad |= parse_uint(optarg, 65535, &o->tls_port); break;
 		case 'C': o->tls_cert = optarg; break;
 		case 'K': o->tls_key = optarg; break;
+		case 'c':
+			o->cache = optarg;
+			bad |= strcmp(optarg, "memory") && strcmp(optarg, "redis") ? -1 : 0;
+			break;
 		case 'h': usage(stdout, argv[0]); exit(0);
 		default: bad = -1;
 		}
@@ -279,11 +290,33 @@ static void features_text(const struct app *a, char *buf, size_t len)
 	if (n < len)
 		n += (size_t)snprintf(buf + n, len - n, " gzip=%s db=%s", gz_name(),
 				      a->have_db ? "sqlite" : "none");
+	if (n < len && a->caches)
+		n += (size_t)snprintf(buf + n, len - n, " cache=%s", cache_shared_kind(a->caches));
 	for (int k = DS_SMALL; k <= DS_LARGE && n < len; k++)
 		if (a->generated[k])
 			n += (size_t)snprintf(buf + n, len - n, " generated=%s", dataset_file[k]);
 	if (a->generated_db && n < len)
 		snprintf(buf + n, len - n, " generated=%s", a->db_path);
+}
+
+/* crud's item cache (README.md, "crud's cache"): Redis at REDIS_URL when
+ * it is set, as the issue asks, else in-process; --cache memory ignores
+ * REDIS_URL (SPEC-HEAD.md 6.5's choice), --cache redis uses it or
+ * redis://localhost:6379. */
+static int cache_setup(const struct options *o, struct app *a)
+{
+	const char *url = getenv("REDIS_URL");
+	char err[512];
+
+	if (o->cache && !strcmp(o->cache, "memory"))
+		url = NULL;
+	else if (o->cache && (!url || !*url))
+		url = "redis://localhost:6379";
+	if (cache_shared_new(&a->caches, url, CRUD_TTL_MS, err, sizeof(err))) {
+		fprintf(stderr, "httparena-server: %s\n", err);
+		return -1;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -408,12 +441,13 @@ int main(int argc, char **argv)
 	static struct app a;
 	if (parse_options(argc, argv, &o))
 		return 2;
-	if (pick_data_dir(&o, &a) || load_data(&a))
+	if (pick_data_dir(&o, &a) || load_data(&a) || cache_setup(&o, &a))
 		return 1;
 	int rc = serve(&o, &a);
 	dataset_free(&a.small);
 	dataset_free(&a.ints);
 	dataset_free(&a.large);
 	static_free(a.statics);
+	cache_shared_free(a.caches);
 	return rc;
 }

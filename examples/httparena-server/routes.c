@@ -6,6 +6,7 @@
  * here are the routes, their parameters and their bodies.
  */
 #include "app.h"
+#include "crud.h"
 #include "gz.h"
 #include "jsonw.h"
 #include "render.h"
@@ -115,6 +116,8 @@ static enum route match(struct http_conn *c, const uint8_t *path, size_t n, uint
 		r = get ? R_DB : R_NOT_ALLOWED;
 	} else if (is(path, n, "/async-db")) {
 		r = get ? R_ASYNC_DB : R_NOT_ALLOWED;
+	} else if (crud_route(path, n, m, &r, &allow)) {
+		/* /crud/items, /crud/items/{id} (crud.c) */
 	} else if (is(path, n, "/")) {
 		allow = "GET, HEAD, POST, OPTIONS";
 		r = m == HTTP_M_POST ? R_ROOT_POST
@@ -284,6 +287,11 @@ static int on_request(struct http_conn *c, const struct http_req *r)
 	case R_ASYNC_DB:
 		asyncdb_params(&prm->adb, r->query, r->query_len);
 		return HTTP_BODY_DISCARD;
+	case R_CRUD_LIST:
+	case R_CRUD_GET:
+	case R_CRUD_CREATE:
+	case R_CRUD_UPDATE:
+		return crud_request(c, s, r);
 	default:
 		return HTTP_BODY_DISCARD; /* /upload counts it: http_body_length */
 	}
@@ -536,6 +544,11 @@ static int on_complete(struct http_conn *c)
 		return respond_db(c, s);
 	case R_ASYNC_DB:
 		return asyncdb_complete(c, &s->prm.adb);
+	case R_CRUD_LIST:
+	case R_CRUD_GET:
+	case R_CRUD_CREATE:
+	case R_CRUD_UPDATE:
+		return crud_complete(c, s);
 	case R_ROOT:
 		return respond_text(c, "OK");
 	case R_ROOT_POST:

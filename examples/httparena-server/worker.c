@@ -7,6 +7,7 @@
  * The connections themselves are the HTTP layer's (examples/http).
  */
 #include "app.h"
+#include "cache.h"
 #include "db.h"
 #include "gz.h"
 
@@ -44,6 +45,7 @@ void *worker_start(struct zg_reactor *r, void *udata)
 		abort();
 	open_db(w);
 	w->db = db_new(a->dbs, r); /* NULL without DATABASE_URL */
+	w->cache = a->caches ? cache_new(a->caches, r) : NULL; /* NULL: crud caches nothing */
 	if (zg_reactor_id(r) == 0)
 		atomic_store(&a->features, zg_reactor_features(r));
 	return w;
@@ -55,6 +57,9 @@ void worker_stop(struct zg_reactor *r, void *worker)
 	(void)r;
 	if (!w)
 		return;
+	/* The cache first: gets it completes as misses may still query
+	 * the database. */
+	cache_free(w->cache);
 	db_free(w->db); /* its queries fail: their tickets are done */
 	sqlite3_finalize(w->stmt);
 	sqlite3_close(w->sqlite);
