@@ -2,8 +2,9 @@
 /*
  * httparena-server: per-reactor state, made and freed on each reactor
  * thread by zerg_http's reactor hooks: the SQLite handle and statement of
- * /db, the PostgreSQL pool of /async-db and /crud (db.c), the gzip state
- * of /compression, the scratch buffer both write in.
+ * /db, the PostgreSQL pool of /async-db and /crud (db.c), crud's handle
+ * on the item cache (cache.c), the gzip state of /compression, the
+ * scratch buffer both write in.
  * The connections themselves are the HTTP layer's (examples/http).
  */
 #include "app.h"
