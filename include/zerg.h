@@ -309,7 +309,7 @@ int zg_reactor_connect(struct zg_reactor *r, const struct sockaddr *addr, sockle
 		       const struct zg_connect_opts *opts, struct zg_conn **out);
 
 /* ------------------------------------------------------------------ */
-/* TLS (OpenSSL 3 in user space; see zg_tls_new(3))                    */
+/* TLS (OpenSSL 3; kernel TLS after the handshake: see zg_tls_new(3)) */
 /* ------------------------------------------------------------------ */
 
 /* Fill with zg_tls_config_init(); fields may be added at the end. */
@@ -335,7 +335,8 @@ struct zg_tls_config {
 
 #define ZG_TLS_CLIENT    (1u << 0) /* a client context (zg_reactor_connect) */
 #define ZG_TLS_NO_VERIFY (1u << 1) /* client: do not verify the server     */
-#define ZG_TLS_NO_KTLS   (1u << 2) /* never hand records to the kernel     */
+#define ZG_TLS_NO_KTLS   (1u << 2) /* never hand records to the kernel
+                                    * (default: where the kernel can)      */
 
 void zg_tls_config_init(struct zg_tls_config *cfg);
 /* Create a context. -ENOTSUP when libzerg was built without TLS;

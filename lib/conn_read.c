@@ -64,6 +64,8 @@ static bool want_read(const struct zg_conn *c)
 		return false;
 	if (c->state != CS_OPEN)
 		return true; /* closing: read and discard until FIN */
+	if (c->tls && zg__tls_recv_hold(c))
+		return false; /* kernel TLS: its hand-off, or its own recv */
 	return !c->paused && !c->high_wm && c->in_len < c->r->cfg.max_input;
 }
 
@@ -244,7 +246,8 @@ static void append_input(struct zg_conn *c, unsigned bid, int res, unsigned flag
 	uint8_t *p;
 
 	zg__bufring_rx_begin(&r->buf, &it, bid, res, flags);
-	if (c->tls && c->state == CS_OPEN) {
+	/* (under kernel TLS the input is plaintext, as on a plain one) */
+	if (c->tls && c->state == CS_OPEN && zg__tls_user_rx(c)) {
 		tls_input(c, &it);
 		return;
 	}
@@ -298,6 +301,8 @@ void zg__conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe)
 	} else if (res == -ENOBUFS) {
 		if (!more)
 			on_starved(c);
+	} else if (c->tls && zg__tls_recv_error(c, res)) {
+		/* kernel TLS: a non-data record, read by recvmsg */
 	} else if (res == -EINVAL && c->r->recv_limit == 0) {
 		c->r->recv_limit = -1; /* no byte limit here: re-arm without */
 		zg__log(c->r, ZG_LOG_INFO, "no multishot recv byte limit (newer kernels): max_input is checked per batch");
@@ -307,6 +312,10 @@ void zg__conn_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe)
 		else
 			zg__conn_fail(c, res);
 	}
+	/* kernel TLS: the receive hand-off goes on (also from STARVED:
+	 * the recv is not re-armed while it waits) */
+	if (c->tls && !more)
+		zg__tls_recv_ended(c);
 	if (c->rstate != RS_STARVED)
 		zg__conn_recv_update(c);
 	zg__conn_dead_to_free(c);

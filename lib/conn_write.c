@@ -177,8 +177,9 @@ ZG_EXPORT int zg_conn_flush(struct zg_conn *c)
 static bool use_zc(const struct zg_conn *c, const struct zg_wentry *e)
 {
 	const struct zg_reactor *r = c->r;
+	/* not under kernel TLS: it encrypts into its own buffers anyway */
 	return !e->cap && r->cfg.zc_threshold && e->len - e->off >= r->cfg.zc_threshold &&
-	       !c->zc_notif;
+	       !c->zc_notif && !c->tls;
 }
 
 /* At most this much per send: an SQE's length is 32 bits, and the next
@@ -313,12 +314,15 @@ void zg__conn_flush(struct zg_conn *c)
 	if (c->send_inflight || c->state == CS_DEAD || c->state == CS_FREE ||
 	    c->state == CS_CONNECTING)
 		return;
-	if (c->tls) {
+	if (c->tls && !zg__tls_kernel_tx(c)) {
 		zg__tls_flush(c);
 		return;
 	}
 	wq_pop_done(c);
 	if (!c->out_len) {
+		/* kernel TLS: close_notify first, then on here once sent */
+		if ((c->state == CS_CLOSING || c->shut_wr) && c->tls && zg__tls_kernel_notify(c))
+			return;
 		if (c->state == CS_CLOSING)
 			zg__conn_to_linger(c);
 		else if (c->shut_wr)
@@ -357,10 +361,8 @@ static void sent(struct zg_conn *c, size_t n)
 	if (n < c->send_len)
 		c->r->st.partial_sends++;
 	c->out_len -= n;
-	if (c->tls) {
-		zg__tls_sent(c, n);
-		n = 0;
-	}
+	if (c->tls && zg__tls_sent(c, n))
+		n = 0; /* ciphertext or an alert: not the queue's bytes */
 	for (; n; e++) {
 		size_t take = e->len - e->off < n ? e->len - e->off : n;
 		e->off += take;

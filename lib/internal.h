@@ -29,6 +29,7 @@ enum zg_op {
 	OP_WAKE,     /* eventfd poll (posts, stop)           */
 	OP_CONNECT,  /* slot = conn slot                     */
 	OP_WATCH,    /* slot = watch index                   */
+	OP_TLS_RECV, /* slot = conn slot: kernel TLS's own recv */
 };
 
 static inline uint64_t ud_make(unsigned op, uint32_t gen, uint32_t slot)
@@ -348,6 +349,7 @@ struct zg_reactor {
 	void *udata;
 	unsigned id;
 	unsigned features;
+	bool ktls_logged;           /* kernel TLS: said once (tls.c)       */
 	struct zg_server *server;   /* NULL for a lone reactor           */
 	bool handoff;               /* ZG_ACCEPT_ONE: spread accepted fds */
 
@@ -460,8 +462,16 @@ void zg__tls_detach(struct zg_conn *c);
 void zg__tls_input(struct zg_conn *c, const uint8_t *p, size_t n);
 void zg__tls_read(struct zg_conn *c);
 void zg__tls_flush(struct zg_conn *c);
-void zg__tls_sent(struct zg_conn *c, size_t n);
+bool zg__tls_sent(struct zg_conn *c, size_t n);
 bool zg__tls_handshaking(const struct zg_conn *c);
+/* ... and under kernel TLS (or on the way to it), per direction */
+bool zg__tls_kernel_tx(const struct zg_conn *c);
+bool zg__tls_user_rx(const struct zg_conn *c);
+bool zg__tls_recv_hold(const struct zg_conn *c);
+void zg__tls_recv_ended(struct zg_conn *c);
+bool zg__tls_recv_error(struct zg_conn *c, int res);
+bool zg__tls_kernel_notify(struct zg_conn *c);
+void zg__tls_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe);
 unsigned zg__tls_timeout(const struct zg_conn *c);
 struct zg_tls *zg__tls_ref(struct zg_tls *tls);
 unsigned zg__ktls_probe(void);
@@ -513,7 +523,12 @@ void zg__ktls_wire(struct zg__ktls_dir *d, const uint8_t *p, size_t n);
 size_t zg__ktls_wire_need(const struct zg__ktls_dir *d);
 int zg__ktls_info(struct ssl_st *ssl, const struct zg__ktls_track *t, bool tx,
 		  struct zg__ktls_info *o);
-int zg__ktls_install(int fd, bool ulp_set, bool tx, const struct zg__ktls_info *o);
+int zg__ktls_install(int fd, bool *ulp_set, bool tx, const struct zg__ktls_info *o);
+/* Tests only: when set, kernel TLS is attempted whatever the probe said,
+ * and this is called instead of the setsockopt calls, with the bytes of
+ * that direction's stream so far; it returns 0 (taken) or -errno. */
+extern int (*zg__ktls_hook)(struct zg_conn *c, bool tx, const struct zg__ktls_info *o,
+			    uint64_t stream_bytes);
 
 /* watch.c */
 void zg__watch_on_cqe(struct zg_reactor *r, struct io_uring_cqe *cqe);

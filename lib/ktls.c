@@ -40,6 +40,9 @@
 #define SOL_TLS 282
 #endif
 
+int (*zg__ktls_hook)(struct zg_conn *c, bool tx, const struct zg__ktls_info *o,
+		     uint64_t stream_bytes);
+
 /* Why a connection stays in user space (0: the kernel can take it). */
 int zg__ktls_choose(unsigned features, unsigned tls_flags, int version, unsigned suite)
 {
@@ -409,11 +412,15 @@ int zg__ktls_info(struct ssl_st *ssl, const struct zg__ktls_track *t, bool tx,
 	return ret;
 }
 
-/* Set the tls ULP on fd (once), then TLS_TX or TLS_RX. -errno. */
-int zg__ktls_install(int fd, bool ulp_set, bool tx, const struct zg__ktls_info *o)
+/* Set the tls ULP on fd (once: *ulp_set), then TLS_TX or TLS_RX.
+ * -errno; a socket with the ULP but no keys is still plain TCP. */
+int zg__ktls_install(int fd, bool *ulp_set, bool tx, const struct zg__ktls_info *o)
 {
-	if (!ulp_set && setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")))
-		return -errno;
+	if (!*ulp_set) {
+		if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")))
+			return -errno;
+		*ulp_set = true;
+	}
 	if (setsockopt(fd, SOL_TLS, tx ? TLS_TX : TLS_RX, o, o->len))
 		return -errno;
 	return 0;

@@ -297,6 +297,9 @@ static void dispatch_cqe(struct zg_reactor *r, struct io_uring_cqe *cqe)
 	case OP_CONNECT:
 		zg__conn_on_connect(c, cqe);
 		break;
+	case OP_TLS_RECV:
+		zg__tls_on_recv(c, cqe);
+		break;
 	}
 }
 

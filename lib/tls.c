@@ -9,11 +9,19 @@
  * encrypted, and the ciphertext from wbio is sent from a buffer of the
  * connection's. References are released once their bytes are encrypted.
  *
- * Kernel TLS: the tls ULP is probed (ZG_FEAT_KTLS) and the negotiated
- * suite is checked against what the kernel can do, but handing the
- * record layer to the kernel needs the traffic keys, which OpenSSL does
- * not give a memory-BIO connection; user space is used, with an info
- * log saying so. */
+ * Kernel TLS: where the kernel has the tls ULP (ZG_FEAT_KTLS) and the
+ * negotiated suite is one it does, each direction is handed to it after
+ * the handshake (keys and sequence numbers from ktls.c), and from then
+ * on the connection's recv and send carry plaintext like a plain
+ * connection's. Sending is handed over once every byte OpenSSL made is
+ * sent; receiving only at a record boundary: the multishot recv is
+ * stopped, what it brought is decrypted here, the rest of a record
+ * begun is read exactly (no byte past it), and then TLS_RX is set and
+ * the recv re-armed. After that, non-data records come through a
+ * recvmsg with a control buffer (alerts, session tickets; a key update
+ * closes the connection). Anything that fails on the way leaves that
+ * direction in user space. */
+#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -86,7 +94,14 @@ void zg__tls_detach(struct zg_conn *c) { (void)c; }
 void zg__tls_input(struct zg_conn *c, const uint8_t *p, size_t n) { (void)c; (void)p; (void)n; }
 void zg__tls_read(struct zg_conn *c) { (void)c; }
 void zg__tls_flush(struct zg_conn *c) { (void)c; }
-void zg__tls_sent(struct zg_conn *c, size_t n) { (void)c; (void)n; }
+bool zg__tls_sent(struct zg_conn *c, size_t n) { (void)c; (void)n; return true; }
+bool zg__tls_kernel_tx(const struct zg_conn *c) { (void)c; return false; }
+bool zg__tls_user_rx(const struct zg_conn *c) { (void)c; return true; }
+bool zg__tls_recv_hold(const struct zg_conn *c) { (void)c; return false; }
+void zg__tls_recv_ended(struct zg_conn *c) { (void)c; }
+bool zg__tls_recv_error(struct zg_conn *c, int res) { (void)c; (void)res; return false; }
+bool zg__tls_kernel_notify(struct zg_conn *c) { (void)c; return false; }
+void zg__tls_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe) { (void)c; (void)cqe; }
 bool zg__tls_handshaking(const struct zg_conn *c) { (void)c; return false; }
 unsigned zg__tls_timeout(const struct zg_conn *c) { (void)c; return 0; }
 ZG_EXPORT const char *zg_conn_tls_alpn(const struct zg_conn *c, unsigned *len)
@@ -121,6 +136,14 @@ struct zg_tls {
 	void *sni_arg;
 };
 
+/* A direction's record layer: OpenSSL's, on its way to the kernel
+ * (waiting for the point where it can move), or the kernel's. */
+enum { K_USER, K_WAIT, K_KERNEL };
+/* the connection's own recv in flight (OP_TLS_RECV) */
+enum { RX_NONE, RX_EXACT, RX_CTRL };
+
+#define KREC_MAX (5 + RECORD_MAX + 2048) /* the largest TLS 1.2 record */
+
 struct zg__tls_conn {
 	SSL *ssl;
 	BIO *rbio, *wbio;           /* network side: ciphertext in / out   */
@@ -129,7 +152,19 @@ struct zg__tls_conn {
 	size_t out_off, out_len, out_cap;
 	bool handshaking;
 	bool notify_sent;           /* close_notify queued                  */
-	bool ktls_logged;
+	bool tracking;              /* kt follows the records               */
+	bool ulp;                   /* TCP_ULP "tls" is set on the socket   */
+	bool ctrl_send;             /* the send in flight is our alert      */
+	uint8_t ktx, krx;           /* K_*                                  */
+	uint8_t rx_op;              /* RX_*                                 */
+	struct zg__ktls_track kt;
+	/* kernel TLS's own I/O: the exact read up to a record boundary, or
+	 * a non-data record with its type (RX_CTRL); a close_notify sent
+	 * with its type. krec is allocated when first needed. */
+	uint8_t *krec;
+	struct msghdr rmsg, smsg;
+	struct iovec riov, siov;
+	union { struct cmsghdr h; uint8_t b[CMSG_SPACE(1)]; } rcm, scm;
 };
 
 static _Thread_local char tls_err[256];
@@ -283,6 +318,8 @@ ZG_EXPORT int zg_tls_new(const struct zg_tls_config *cfg, struct zg_tls **out)
 		zg_tls_free(t);
 		return -EINVAL;
 	}
+	if (!(t->flags & ZG_TLS_NO_KTLS))
+		zg__ktls_ctx_init(t->ctx); /* the key log, for TLS 1.3 keys */
 	if (!(t->flags & ZG_TLS_CLIENT)) {
 		if (t->alpn_len)
 			SSL_CTX_set_alpn_select_cb(t->ctx, alpn_select, t);
@@ -347,6 +384,12 @@ int zg__tls_attach(struct zg_conn *c, struct zg_tls *t)
 	}
 	s->ctx = zg__tls_ref(t);
 	s->handshaking = true;
+	/* follow the records from the first one, in case the kernel can
+	 * take the connection after the handshake */
+	if (!(t->flags & ZG_TLS_NO_KTLS) && ((c->r->features & ZG_FEAT_KTLS) || zg__ktls_hook)) {
+		zg__ktls_track_start(s->ssl, &s->kt);
+		s->tracking = true;
+	}
 	c->tls = s;
 	if (!(t->flags & ZG_TLS_CLIENT)) /* a client's starts once connected */
 		zg_conn_set_deadline(c, t->handshake_timeout_ms);
@@ -369,9 +412,12 @@ void zg__tls_detach(struct zg_conn *c)
 
 	if (!s)
 		return;
+	if (s->tracking)
+		zg__ktls_track_stop(s->ssl, &s->kt);
 	SSL_free(s->ssl);
 	zg_tls_free(s->ctx);
 	free(s->out);
+	free(s->krec);
 	free(s);
 	c->tls = NULL;
 }
@@ -388,7 +434,11 @@ bool zg__tls_handshaking(const struct zg_conn *c)
 
 void zg__tls_input(struct zg_conn *c, const uint8_t *p, size_t n)
 {
-	if (BIO_write(c->tls->rbio, p, (int)n) != (int)n)
+	struct zg__tls_conn *s = c->tls;
+
+	if (s->tracking)
+		zg__ktls_wire(&s->kt.rx, p, n);
+	if (BIO_write(s->rbio, p, (int)n) != (int)n)
 		zg__conn_fail(c, -ENOMEM);
 }
 
@@ -399,21 +449,123 @@ static void tls_fail(struct zg_conn *c, const char *what)
 	zg__conn_fail(c, -EPROTO);
 }
 
-/* Kernel TLS would take over here; see the file comment. */
+/* The handshake is done: will the kernel take the record layer? Each
+ * direction then waits for its hand-off point (K_WAIT). */
 static void ktls_consider(struct zg_conn *c)
 {
 	struct zg__tls_conn *s = c->tls;
 	const SSL_CIPHER *ci = SSL_get_current_cipher(s->ssl);
+	unsigned feat = c->r->features | (zg__ktls_hook ? ZG_FEAT_KTLS : 0);
+	int why = zg__ktls_choose(feat, s->ctx->flags, SSL_version(s->ssl),
+				  ci ? SSL_CIPHER_get_protocol_id(ci) : 0);
 
-	if ((s->ctx->flags & ZG_TLS_NO_KTLS) || s->ktls_logged ||
-	    !(c->r->features & ZG_FEAT_KTLS) || !ci)
+	if (!why && s->tracking && !s->kt.bad) {
+		s->ktx = s->krx = K_WAIT;
 		return;
-	s->ktls_logged = true;
-	if (zg__ktls_cipher_ok(SSL_CIPHER_get_protocol_id(ci)))
-		zg__log(c->r, ZG_LOG_INFO,
-			"TLS: kernel TLS present, but the key hand-off is not implemented: user space");
+	}
+	if (why == ZG__KTLS_NO_ULP && !c->r->ktls_logged) {
+		c->r->ktls_logged = true; /* once per reactor: it is the kernel's */
+		zg__log(c->r, ZG_LOG_INFO, "TLS: the kernel has no tls module: records in user space");
+	} else if (why != ZG__KTLS_OFF && why != ZG__KTLS_NO_ULP) {
+		zg__log(c->r, ZG_LOG_INFO, "TLS: %s %s: records in user space (%s)",
+			SSL_get_version(s->ssl), ci ? SSL_CIPHER_get_name(ci) : "?",
+			zg__ktls_reason(why ? why : ZG__KTLS_STATE));
+	}
+	if (s->tracking) {
+		zg__ktls_track_stop(s->ssl, &s->kt);
+		s->tracking = false;
+	}
 }
 
+/* Give one direction to the kernel (or to the test hook). */
+static int ktls_set(struct zg_conn *c, bool tx)
+{
+	struct zg__tls_conn *s = c->tls;
+	struct zg__ktls_info o;
+	int ret = zg__ktls_info(s->ssl, &s->kt, tx, &o);
+
+	if (ret > 0) {
+		zg__log(c->r, ZG_LOG_INFO, "TLS: kernel TLS not used: %s", zg__ktls_reason(ret));
+		ret = -ENOTSUP;
+	} else if (!ret && zg__ktls_hook) {
+		ret = zg__ktls_hook(c, tx, &o, tx ? s->kt.tx.bytes : s->kt.rx.bytes);
+	} else if (!ret) {
+		ret = zg__ktls_install(c->fd, &s->ulp, tx, &o);
+		if (ret) {
+			zg__log(c->r, ZG_LOG_INFO, "TLS: kernel TLS %s refused (%s): user space",
+				tx ? "TLS_TX" : "TLS_RX", strerror(-ret));
+		} else if (!c->r->ktls_logged) {
+			c->r->ktls_logged = true; /* once per reactor */
+			zg__log(c->r, ZG_LOG_INFO, "TLS: records handed to the kernel (%s %s)",
+				SSL_get_version(s->ssl), SSL_get_cipher_name(s->ssl));
+		}
+	}
+	OPENSSL_cleanse(&o, sizeof(o));
+	return ret;
+}
+
+/* Sending moves once OpenSSL's last ciphertext is sent (s->out empty
+ * and nothing in flight: the caller checked): from here on the output
+ * queue is sent as plaintext. */
+static void ktls_tx_step(struct zg_conn *c)
+{
+	struct zg__tls_conn *s = c->tls;
+
+	s->ktx = ktls_set(c, true) ? K_USER : K_KERNEL;
+}
+
+static void arm_own_recv(struct zg_conn *c, unsigned op, size_t n)
+{
+	struct zg__tls_conn *s = c->tls;
+	struct io_uring_sqe *sqe;
+
+	if (!s->krec && !(s->krec = malloc(KREC_MAX))) {
+		zg__conn_fail(c, -ENOMEM);
+		return;
+	}
+	if (!(sqe = zg__sqe(c->r))) {
+		zg__conn_fail(c, -ENOMEM);
+		return;
+	}
+	if (op == RX_EXACT) {
+		io_uring_prep_recv(sqe, c->fd, s->krec, n < KREC_MAX ? n : KREC_MAX, 0);
+	} else {
+		s->riov = (struct iovec){ s->krec, KREC_MAX };
+		s->rmsg = (struct msghdr){ .msg_iov = &s->riov, .msg_iovlen = 1,
+					   .msg_control = &s->rcm, .msg_controllen = sizeof(s->rcm) };
+		io_uring_prep_recvmsg(sqe, c->fd, &s->rmsg, 0);
+	}
+	io_uring_sqe_set_data64(sqe, ud_make(OP_TLS_RECV, c->gen, c->slot));
+	s->rx_op = (uint8_t)op;
+	c->ops++;
+}
+
+/* Receiving moves at a record boundary, with every byte read so far
+ * decrypted by OpenSSL: wait for the multishot recv to end (it is
+ * cancelled while krx is K_WAIT), for the application to make room for
+ * what is still to decrypt, and for the rest of a record begun. */
+static void ktls_rx_step(struct zg_conn *c)
+{
+	struct zg__tls_conn *s = c->tls;
+	size_t need;
+
+	if (s->krx != K_WAIT || s->rx_op || c->state != CS_OPEN)
+		return;
+	zg__conn_recv_update(c); /* cancels the multishot recv */
+	if (c->rstate != RS_IDLE)
+		return;
+	if (BIO_ctrl_pending(s->rbio) || SSL_pending(s->ssl))
+		return; /* plaintext at max_input: on once the application reads */
+	if (c->eof || s->kt.bad) {
+		s->krx = K_USER;
+	} else if ((need = zg__ktls_wire_need(&s->kt.rx)) > 0) {
+		arm_own_recv(c, RX_EXACT, need);
+		return;
+	} else {
+		s->krx = ktls_set(c, false) ? K_USER : K_KERNEL;
+	}
+	zg__conn_recv_update(c); /* the multishot recv again */
+}
 static void handshake(struct zg_conn *c)
 {
 	struct zg__tls_conn *s = c->tls;
@@ -476,13 +628,29 @@ void zg__tls_read(struct zg_conn *c)
 {
 	struct zg__tls_conn *s = c->tls;
 
+	if (s->krx == K_KERNEL)
+		return; /* the kernel decrypts; input is plaintext */
 	if (s->handshaking)
 		handshake(c);
 	if (c->tls && !s->handshaking && c->state == CS_OPEN)
 		decrypt(c);
+	if (!c->tls || c->state == CS_DEAD)
+		return;
 	/* handshake messages, alerts, tickets, key-update answers */
-	if (c->tls && BIO_ctrl_pending(s->wbio))
+	if (BIO_ctrl_pending(s->wbio)) {
+		if (s->ktx == K_KERNEL) {
+			/* with keys the kernel has moved past: cannot go out */
+			zg__log(c->r, ZG_LOG_INFO, "TLS: a record to send (key update answer, "
+				"alert) after the kernel took sending over: closing");
+			zg__conn_fail(c, -EPROTO);
+			return;
+		}
 		zg__conn_make_dirty(c);
+	}
+	if (s->ktx == K_WAIT)
+		zg__conn_make_dirty(c); /* the flush hands sending over */
+	if (s->krx == K_WAIT)
+		ktls_rx_step(c);
 }
 
 static int out_reserve(struct zg__tls_conn *s, size_t n)
@@ -505,6 +673,8 @@ static int drain_wbio(struct zg_conn *c)
 		n = BIO_read(s->wbio, s->out + s->out_len, (int)pend);
 		if (n <= 0)
 			break;
+		if (s->tracking)
+			zg__ktls_wire(&s->kt.tx, s->out + s->out_len, (size_t)n);
 		s->out_len += (size_t)n;
 		c->out_len += (size_t)n;
 	}
@@ -550,17 +720,26 @@ void zg__tls_flush(struct zg_conn *c)
 
 	if (c->send_inflight)
 		return;
-	if (!s->handshaking && encrypt(c))
+	/* waiting for the kernel: plaintext is not encrypted here any more */
+	if (!s->handshaking && s->ktx == K_USER && encrypt(c))
 		return;
 	plain_left = c->out_len > s->out_len - s->out_off;
-	if (!plain_left && (c->state == CS_CLOSING || c->shut_wr))
+	if (!plain_left && (c->state == CS_CLOSING || c->shut_wr)) {
+		s->ktx = s->ktx == K_WAIT ? K_USER : s->ktx; /* ending anyway */
 		notify(c);
+	}
 	if (drain_wbio(c)) {
 		zg__conn_fail(c, -ENOMEM);
 		return;
 	}
 	if (s->out_len > s->out_off) {
 		zg__conn_send_buf(c, s->out + s->out_off, s->out_len - s->out_off);
+		return;
+	}
+	if (s->ktx == K_WAIT && !s->handshaking) {
+		/* every byte OpenSSL made is sent: the hand-off point */
+		ktls_tx_step(c);
+		zg__conn_flush(c); /* on, by the kernel or here */
 		return;
 	}
 	if (plain_left)
@@ -571,13 +750,184 @@ void zg__tls_flush(struct zg_conn *c)
 		zg__conn_send_fin(c);
 }
 
-void zg__tls_sent(struct zg_conn *c, size_t n)
+/* A send of ours completed: true when the bytes were the TLS layer's
+ * (ciphertext, or the kernel-TLS close_notify), false when they came
+ * from the output queue (plaintext under kernel TLS). */
+bool zg__tls_sent(struct zg_conn *c, size_t n)
 {
 	struct zg__tls_conn *s = c->tls;
 
+	if (s->ctrl_send) {
+		s->ctrl_send = false;
+		if (n != 2) /* a record is all or nothing */
+			zg__conn_fail(c, -EIO);
+		return true;
+	}
+	if (s->ktx == K_KERNEL)
+		return false;
 	s->out_off += n;
 	if (s->out_off == s->out_len)
 		s->out_off = s->out_len = 0;
+	return true;
+}
+
+/* ---- under kernel TLS ---------------------------------------------- */
+
+bool zg__tls_kernel_tx(const struct zg_conn *c)
+{
+	return c->tls->ktx == K_KERNEL;
+}
+
+bool zg__tls_user_rx(const struct zg_conn *c)
+{
+	return c->tls->krx != K_KERNEL;
+}
+
+/* The multishot recv waits: for the receive hand-off, or while a recv
+ * of our own is in flight. */
+bool zg__tls_recv_hold(const struct zg_conn *c)
+{
+	return c->tls->krx == K_WAIT || c->tls->rx_op != RX_NONE;
+}
+
+/* The multishot recv ended (its last CQE is in). */
+void zg__tls_recv_ended(struct zg_conn *c)
+{
+	if (c->tls->krx == K_WAIT && c->state == CS_OPEN)
+		ktls_rx_step(c);
+}
+
+/* The kernel's recv fails with EIO when the next record is not data:
+ * read it with its type. */
+bool zg__tls_recv_error(struct zg_conn *c, int res)
+{
+	if (res != -EIO || c->tls->krx != K_KERNEL || c->state != CS_OPEN)
+		return false;
+	arm_own_recv(c, RX_CTRL, 0);
+	return true;
+}
+
+/* The close_notify alert, sent as a record of type 21 (TLS_SET_RECORD_TYPE)
+ * before the FIN; counted in out_len like any output. False when not
+ * under kernel TLS or already sent. */
+bool zg__tls_kernel_notify(struct zg_conn *c)
+{
+	static const uint8_t alert[2] = { 1, 0 }; /* warning, close_notify */
+	struct zg__tls_conn *s = c->tls;
+	struct io_uring_sqe *sqe;
+	struct cmsghdr *cm;
+
+	if (s->ktx != K_KERNEL || s->notify_sent)
+		return false;
+	s->notify_sent = true;
+	if (!(sqe = zg__sqe(c->r))) {
+		zg__conn_fail(c, -ENOMEM);
+		return true;
+	}
+	s->siov = (struct iovec){ (void *)alert, sizeof(alert) };
+	s->smsg = (struct msghdr){ .msg_iov = &s->siov, .msg_iovlen = 1,
+				   .msg_control = &s->scm, .msg_controllen = CMSG_SPACE(1) };
+	cm = CMSG_FIRSTHDR(&s->smsg);
+	cm->cmsg_level = SOL_TLS;
+	cm->cmsg_type = TLS_SET_RECORD_TYPE;
+	cm->cmsg_len = CMSG_LEN(1);
+	*CMSG_DATA(cm) = SSL3_RT_ALERT;
+	io_uring_prep_sendmsg(sqe, c->fd, &s->smsg, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, ud_make(OP_SEND, c->gen, c->slot));
+	c->send_len = sizeof(alert);
+	c->out_len += sizeof(alert);
+	s->ctrl_send = true;
+	c->send_inflight = true;
+	c->ops++;
+	c->r->st.sends++;
+	return true;
+}
+
+/* Handshake messages in p[0..n) that are all NewSessionTickets. */
+static bool only_tickets(const uint8_t *p, size_t n)
+{
+	size_t off = 0;
+
+	while (off + 4 <= n && p[off] == SSL3_MT_NEWSESSION_TICKET)
+		off += 4 + ((size_t)p[off + 1] << 16 | (size_t)p[off + 2] << 8 | p[off + 3]);
+	return off == n && n;
+}
+
+/* A non-data record under kernel TLS: close_notify is the end of the
+ * stream, session tickets are dropped (a client on kernel TLS keeps no
+ * session from them), anything else closes the connection: a key
+ * update (its new keys would have to reach the kernel and our answer go
+ * out), a fatal alert, a stray handshake message. */
+static void ctrl_record(struct zg_conn *c, int res)
+{
+	struct zg__tls_conn *s = c->tls;
+	const uint8_t *p = s->krec;
+	struct cmsghdr *cm;
+	int type = -1;
+
+	if (res < 0) {
+		zg__conn_fail(c, res);
+		return;
+	}
+	for (cm = CMSG_FIRSTHDR(&s->rmsg); cm; cm = CMSG_NXTHDR(&s->rmsg, cm))
+		if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
+			type = *CMSG_DATA(cm);
+	if (res == 0 && type < 0) { /* FIN without close_notify */
+		c->eof = true;
+		zg__conn_make_ready(c);
+		return;
+	}
+	if (type == SSL3_RT_ALERT && res >= 2 && p[1] == SSL3_AD_CLOSE_NOTIFY) {
+		c->eof = true;
+		zg__conn_make_ready(c);
+		return;
+	}
+	if (type == SSL3_RT_HANDSHAKE && only_tickets(p, (size_t)res))
+		return;
+	zg__log(c->r, ZG_LOG_INFO, "TLS: under kernel TLS, a record of type %d (%s %u): closing",
+		type, type == SSL3_RT_ALERT ? "alert" : "message", res >= 2 ? p[type == 21] : 0);
+	zg__conn_fail(c, -EPROTO);
+}
+
+/* Our own recv completed (OP_TLS_RECV): the exact read towards a record
+ * boundary, or a non-data record under kernel TLS. */
+void zg__tls_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe)
+{
+	struct zg__tls_conn *s = c->tls;
+	unsigned op = s->rx_op;
+	int res = cqe->res;
+
+	assert(c->ops > 0 && op != RX_NONE);
+	c->ops--;
+	s->rx_op = RX_NONE;
+	if (c->state != CS_OPEN) { /* closing: the input goes anyway */
+		if (res == 0)
+			c->eof = true;
+		if (c->state == CS_LINGER && res <= 0 && res != -ECANCELED)
+			zg__conn_to_dead(c);
+		else if (c->state != CS_DEAD)
+			zg__conn_recv_update(c);
+		zg__conn_dead_to_free(c);
+		return;
+	}
+	if (res > 0)
+		zg__conn_touch(c);
+	if (op == RX_CTRL) {
+		ctrl_record(c, res);
+	} else if (res > 0) {
+		zg__tls_input(c, s->krec, (size_t)res);
+		if (c->state == CS_OPEN)
+			zg__tls_read(c); /* decrypts, and the next step */
+	} else if (res == 0) {
+		c->eof = true; /* mid-record: user space sees the truncation */
+		s->krx = K_USER;
+		zg__conn_make_ready(c);
+	} else {
+		zg__conn_fail(c, res);
+	}
+	if (c->state == CS_OPEN)
+		zg__conn_recv_update(c);
+	zg__conn_dead_to_free(c);
 }
 
 static SSL *ssl_of(const struct zg_conn *c)
