@@ -228,8 +228,12 @@ ZG_EXPORT void zg_conn_close(struct zg_conn *c, unsigned flags)
 		zg__conn_fail(c, 0);
 		return;
 	}
-	if (c->state == CS_CONNECTING)
-		c->close_when_open = true; /* what is queued goes out first */
+	/* Connecting, or in its TLS handshake (whose input a close would
+	 * drop): closed once open, so what is queued goes out first. */
+	if (c->state == CS_CONNECTING || zg__tls_handshaking(c)) {
+		c->close_when_open = true;
+		return;
+	}
 	if (c->state != CS_OPEN)
 		return;
 	c->state = CS_CLOSING;

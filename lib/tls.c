@@ -576,9 +576,12 @@ static void handshake(struct zg_conn *c)
 		zg_conn_set_deadline(c, 0);
 		ktls_consider(c);
 		zg__conn_opened(c);
-		/* plaintext written during the handshake (a client's) can go
-		 * now, even when the handshake's last message was the peer's */
-		if (c->out_len)
+		if (c->state == CS_OPEN && c->close_when_open)
+			zg_conn_close(c, ZG_CLOSE_GRACEFUL);
+		/* plaintext written during the handshake (a client's), or a
+		 * shutdown, can go now, even when the handshake's last
+		 * message was the peer's */
+		if (c->out_len || c->shut_wr)
 			zg__conn_make_dirty(c);
 		return;
 	}
@@ -742,8 +745,8 @@ void zg__tls_flush(struct zg_conn *c)
 		zg__conn_flush(c); /* on, by the kernel or here */
 		return;
 	}
-	if (plain_left)
-		return; /* plaintext waits for the handshake */
+	if (plain_left || s->handshaking)
+		return; /* plaintext, close_notify and FIN wait for the handshake */
 	if (c->state == CS_CLOSING)
 		zg__conn_to_linger(c);
 	else if (c->shut_wr)
