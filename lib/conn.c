@@ -269,15 +269,16 @@ void zg__conn_to_linger(struct zg_conn *c)
 }
 
 /* Idle for a stop: nothing held, nothing to send, and no request on its
- * way. Bytes that reached the socket are either still in it (SIOCINQ;
- * with DEFER_TASKRUN the recv runs only at our next enter) or already in
- * a CQE not yet reaped: checked after the ioctl, since on other setups
- * the ioctl's return may itself run the recv. */
+ * way (TLS: no handshake under way, no part of a record in). Bytes that
+ * reached the socket are either still in it (SIOCINQ; with DEFER_TASKRUN
+ * the recv runs only at our next enter) or already in a CQE not yet
+ * reaped: checked after the ioctl, since on other setups the ioctl's
+ * return may itself run the recv. */
 static bool stop_idle(const struct zg_conn *c)
 {
 	int unread = 0;
 
-	if (c->in_len || c->out_len || c->send_inflight || c->ready)
+	if (c->in_len || c->out_len || c->send_inflight || c->ready || zg__tls_busy(c))
 		return false;
 	if (ioctl(c->fd, SIOCINQ, &unread) == 0 && unread > 0)
 		return false;

@@ -103,6 +103,7 @@ bool zg__tls_recv_error(struct zg_conn *c, int res) { (void)c; (void)res; return
 bool zg__tls_kernel_notify(struct zg_conn *c) { (void)c; return false; }
 void zg__tls_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe) { (void)c; (void)cqe; }
 bool zg__tls_handshaking(const struct zg_conn *c) { (void)c; return false; }
+bool zg__tls_busy(const struct zg_conn *c) { (void)c; return false; }
 unsigned zg__tls_timeout(const struct zg_conn *c) { (void)c; return 0; }
 ZG_EXPORT const char *zg_conn_tls_alpn(const struct zg_conn *c, unsigned *len)
 {
@@ -430,6 +431,18 @@ unsigned zg__tls_timeout(const struct zg_conn *c)
 bool zg__tls_handshaking(const struct zg_conn *c)
 {
 	return c->tls && c->tls->handshaking;
+}
+
+/* Not idle for a stop: the peer owes the next handshake message (the
+ * client's Finished travels with its first request), or part of a record
+ * is in (in rbio, or taken by OpenSSL). A handshake that has not begun
+ * (no ClientHello) is idle. */
+bool zg__tls_busy(const struct zg_conn *c)
+{
+	struct zg__tls_conn *s = c->tls;
+
+	return s && ((s->handshaking && !SSL_in_before(s->ssl)) || BIO_ctrl_pending(s->rbio) ||
+		     SSL_has_pending(s->ssl));
 }
 
 void zg__tls_input(struct zg_conn *c, const uint8_t *p, size_t n)

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "itest.h"
@@ -146,6 +147,98 @@ static int tls_connect(struct zg_reactor *r, uint16_t port, struct zg_tls *ct, s
 }
 
 
+/* ---- a client the test drives by hand: OpenSSL over memory BIOs on a
+ * plain socket, so the test decides when each flight leaves. */
+struct raw {
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+	BIO *in, *out;   /* the client SSL's network side */
+};
+
+static void raw_start(struct raw *w, uint16_t port)
+{
+	w->ctx = SSL_CTX_new(TLS_client_method());
+	assert_non_null(w->ctx);
+	SSL_CTX_set_verify(w->ctx, SSL_VERIFY_NONE, NULL);
+	w->ssl = SSL_new(w->ctx);
+	w->in = BIO_new(BIO_s_mem());
+	w->out = BIO_new(BIO_s_mem());
+	BIO_set_mem_eof_return(w->in, -1);
+	SSL_set_bio(w->ssl, w->in, w->out);
+	SSL_set_connect_state(w->ssl);
+	w->fd = it_connect(port);
+	it_set_nonblock(w->fd, true);
+}
+
+static void raw_end(struct raw *w)
+{
+	SSL_free(w->ssl);
+	SSL_CTX_free(w->ctx);
+	close(w->fd);
+}
+
+/* What the client SSL has written, taken off its BIO (not sent). */
+static size_t raw_take(struct raw *w, uint8_t *p, size_t cap)
+{
+	int n = BIO_read(w->out, p, (int)cap);
+	return n > 0 ? (size_t)n : 0;
+}
+
+static void raw_send(struct raw *w, const uint8_t *p, size_t n)
+{
+	it_set_nonblock(w->fd, false);
+	assert_int_equal(it_send_all(w->fd, p, n, 2000), 0);
+	it_set_nonblock(w->fd, true);
+}
+
+/* Feed what the socket has to the client SSL; false at EOF or error. */
+static bool raw_recv(struct raw *w)
+{
+	uint8_t b[16384];
+	ssize_t k = recv(w->fd, b, sizeof(b), 0);
+
+	if (k > 0)
+		BIO_write(w->in, b, (int)k);
+	return k > 0 || (k < 0 && errno == EAGAIN);
+}
+
+/* Run the handshake while pumping r until the client SSL is done with
+ * it; its last flight (TLS 1.3: the client's Finished) stays unsent in
+ * *fin, for the test to send when it likes. */
+static size_t raw_handshake(struct zg_reactor *r, struct raw *w, uint8_t *fin, size_t cap)
+{
+	uint8_t b[4096];
+	size_t n;
+	int ret = 0;
+
+	assert_true(IT_PUMP(r, ({
+		ret = SSL_do_handshake(w->ssl);
+		if (ret != 1 && (n = raw_take(w, b, sizeof(b))))
+			raw_send(w, b, n);
+		ret == 1 || !raw_recv(w);
+	})));
+	assert_int_equal(ret, 1);
+	return raw_take(w, fin, cap);
+}
+
+/* Plaintext from the server within 5 s, pumping r: bytes read, or -1
+ * at EOF/reset before any. */
+static ssize_t raw_read(struct zg_reactor *r, struct raw *w, char *p, size_t cap)
+{
+	size_t got = 0;
+	bool alive = true;
+	size_t n;
+
+	IT_PUMP(r, ({
+		alive = raw_recv(w);
+		while (got < cap && SSL_read_ex(w->ssl, p + got, cap - got, &n) == 1)
+			got += n;
+		got == cap || !alive;
+	}));
+	return got ? (ssize_t)got : -1;
+}
+
 /* Attack: a TLS client writes and closes gracefully before its connect
  * completes (what test_connect checks for plain connections). The close
  * dropped the input of a connection still in its handshake, so the
@@ -199,6 +292,79 @@ static void test_client_shutdown_before_handshake(void **state)
 	zg_tls_free(ct);
 }
 
+/* Attack: a graceful stop while handshakes are in flight. The server
+ * had sent its flight and waited for the client's Finished, which a
+ * client sends with its first request; the stop took the connection
+ * for idle (no plaintext held) and closed it, so the request was lost,
+ * where a plain connection whose request had begun to arrive is
+ * served. Now the handshake finishes and the request is answered. */
+static void test_stop_during_handshake(void **state)
+{
+	struct zg_tls *st = server_tls(4000);
+	uint16_t port;
+	struct zg_reactor *r = tls_reactor(st, &port);
+	struct raw w;
+	uint8_t fin[4096], rec[4096];
+	size_t nfin, nrec, n;
+	char got[8];
+	uint64_t until;
+
+	(void)state;
+	raw_start(&w, port);
+	nfin = raw_handshake(r, &w, fin, sizeof(fin));
+	assert_int_equal(SSL_write_ex(w.ssl, "ping", 4, &n), 1);
+	nrec = raw_take(&w, rec, sizeof(rec));
+	zg_reactor_stop(r, 3000);
+	until = it_now_ms() + 100; /* the client's flight is on its way */
+	while (it_now_ms() < until)
+		assert_int_equal(zg_reactor_run_once(r, 10), 1);
+	raw_send(&w, fin, nfin);
+	raw_send(&w, rec, nrec);
+	assert_int_equal(raw_read(r, &w, got, 4), 4);
+	assert_memory_equal(got, "ping", 4);
+	raw_end(&w);
+	it_reactor_end(r);
+	zg_tls_free(st);
+}
+
+/* Attack: a graceful stop while half a record of the next request has
+ * arrived. The ciphertext sat in OpenSSL's input, not in the
+ * connection's, so the stop took the connection for idle and the
+ * request was lost. */
+static void test_stop_with_partial_record(void **state)
+{
+	struct zg_tls *st = server_tls(4000);
+	uint16_t port;
+	struct zg_reactor *r = tls_reactor(st, &port);
+	struct raw w;
+	uint8_t fin[4096], rec[4096];
+	size_t nfin, nrec, n;
+	char got[8];
+	uint64_t until;
+
+	(void)state;
+	raw_start(&w, port);
+	nfin = raw_handshake(r, &w, fin, sizeof(fin));
+	raw_send(&w, fin, nfin);
+	assert_true(IT_PUMP(r, srv_opens == 1));
+	assert_int_equal(SSL_write_ex(w.ssl, "pong", 4, &n), 1);
+	nrec = raw_take(&w, rec, sizeof(rec));
+	raw_send(&w, rec, nrec / 2);
+	until = it_now_ms() + 100; /* the first half is in */
+	while (it_now_ms() < until)
+		assert_int_equal(zg_reactor_run_once(r, 10), 1);
+	zg_reactor_stop(r, 3000);
+	until = it_now_ms() + 100;
+	while (it_now_ms() < until)
+		assert_int_equal(zg_reactor_run_once(r, 10), 1);
+	raw_send(&w, rec + nrec / 2, nrec - nrec / 2);
+	assert_int_equal(raw_read(r, &w, got, 4), 4);
+	assert_memory_equal(got, "pong", 4);
+	raw_end(&w);
+	it_reactor_end(r);
+	zg_tls_free(st);
+}
+
 static bool make_cert(void)
 {
 	char cmd[512];
@@ -226,6 +392,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_client_close_before_handshake),
 		cmocka_unit_test(test_client_shutdown_before_handshake),
+		cmocka_unit_test(test_stop_during_handshake),
+		cmocka_unit_test(test_stop_with_partial_record),
 	};
 	struct zg_tls_config cfg;
 	struct zg_tls *t;
