@@ -1229,6 +1229,61 @@ def t_pg_outage():
                        "after the restart (%d)" % k)
 
 
+def t_pg_backends_killed():
+    """The server's backends terminated (pg_terminate_backend) while
+    pipelined queries are in flight: every request still gets an answer
+    (its rows, or the empty document of a failed query), and the pool
+    reconnects."""
+    # make the pool open several connections first
+    conns = [Conn() for _ in range(8)]
+    try:
+        for c in conns:
+            c.send(req("GET", "/async-db?min=1&max=500&limit=50") * 4)
+        for c in conns:
+            for _ in range(4):
+                c.response()
+        before = PG.backends()
+        check(before >= 1, "no backend of the server's pool (%d)" % before)
+        # even ones scan the whole table (no row matches): the kill
+        # lands while some are in flight
+        targets = ["/async-db?min=9999&max=9999" if k % 2 == 0 else
+                   "/async-db?min=1&max=500&limit=%d" % (1 + k % 50) for k in range(40)]
+        for c in conns:
+            c.send(b"".join(req("GET", t) for t in targets))
+        time.sleep(0.05)
+        killed = PG.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                         "WHERE usename = 'bench' AND pid <> pg_backend_pid()", db="postgres")
+        ok = failed = 0
+        for c in conns:
+            for k in range(40):
+                r = c.response()
+                eq(r.status, 200, "status")
+                d = r.json()
+                if d["count"] == 0:
+                    eq(r.body, b'{"items":[],"count":0}', "a failed query's answer")
+                    failed += k % 2
+                else:
+                    eq(d["count"], 1 + k % 50, "count")
+                    ok += 1
+        print("#   %d backends (%s terminated): %d answers with rows, %d failed"
+              % (before, killed[0][0], ok, failed))
+    finally:
+        for c in conns:
+            c.close()
+    end = time.monotonic() + 15
+    while True:
+        r = get("/async-db?min=10&max=50&limit=9")
+        if r.json().get("count") == 9:
+            break
+        check(time.monotonic() < end, "async-db not back 15 s after the backends were killed")
+        time.sleep(0.1)
+    for k in range(10):
+        check_async_db(get("/async-db?min=10&max=50&limit=%d" % (k + 1)), 10, 50, k + 1,
+                       "after the kill (%d)" % k)
+    i = fresh_id()
+    check_crud_item(get("/crud/items/%d" % i), i, "crud after the kill")
+
+
 ASYNC_CHECKS = [t_async_db_validate, t_async_db_content_type, t_async_db_empty,
                 t_async_db_defaults_and_clamp, t_async_db_leading_zeros, t_async_db_random_ranges,
                 t_async_db_keepalive, t_async_db_pipelined, t_async_db_connection_close,
@@ -1341,7 +1396,8 @@ def main():
 
     GROUPS = {"async-db": ASYNC_CHECKS, "crud": CRUD_CHECKS, "api": API_CHECKS,
               "crud-redis": CRUD_CHECKS + [t_redis_holds_values],
-              "redis-outage": [t_redis_outage], "pg-outage": [t_pg_outage]}
+              "redis-outage": [t_redis_outage],
+              "pg-outage": [t_pg_backends_killed, t_pg_outage]}
     try:
         data = os.path.join(tmp, "data")
         subprocess.run([args.datagen, data], check=True, timeout=60, stdout=subprocess.DEVNULL)
