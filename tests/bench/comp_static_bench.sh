@@ -273,7 +273,14 @@ next_port
 start_nginx "$port" || bench_die "nginx did not start"
 check_pair nginx "$port" >>"$BENCH_TMP/codings.txt"
 bench_stop "$SPID"
-bench_log "codings chosen: $(tr '\n' ';' <"$BENCH_TMP/codings.txt")"
+# "zerg 25 'gzip, br' -> gzip" lines -> one phrase per server and
+# Accept-Encoding when the three templates agree (all of them otherwise)
+codings=$(awk -F"'" '{ split($1, a, " "); c = $3; sub(/^ -> /, "", c)
+	k = (a[1] == "zerg" ? "httparena-server" : a[1]) ": `" $2 "` -> " c
+	if (!(k in seen)) { seen[k] = 1; order[++n] = k } cnt[k]++ }
+	END { for (i = 1; i <= n; i++) printf "%s%s%s", (i > 1 ? "; " : ""), order[i], (cnt[order[i]] == 3 ? "" : " (" cnt[order[i]] " of 3 templates)") }' \
+	"$BENCH_TMP/codings.txt")
+bench_log "codings chosen: $codings"
 
 # ---- runs -----------------------------------------------------------------------
 profile_args() {
@@ -442,7 +449,7 @@ comp_t=$BENCH_TMP/comp.md static_t=$BENCH_TMP/static.md
 	echo
 	summary comp
 	echo
-	echo "Codings chosen (checked before the runs, every answer decoded to the identity body): \`$(tr '\n' ';' <"$BENCH_TMP/codings.txt")\`"
+	echo "Codings chosen, per server and Accept-Encoding, for all three templates unless said (checked before the runs; every answer decoded to the identity body): $codings."
 	echo
 	echo "<details><summary>raw results</summary>"
 	echo
