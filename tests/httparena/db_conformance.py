@@ -91,6 +91,14 @@ class Skip(Exception):
     pass
 
 
+class Slow(Exception):
+    """A HIT was due but more than HIT_WINDOW passed since the MISS: the
+    machine, not the server; the check is run again."""
+
+
+HIT_WINDOW = 0.15
+
+
 def check(cond, msg):
     if not cond:
         raise Fail(msg)
@@ -522,6 +530,21 @@ def x_cache(r):
     return v[0].decode()
 
 
+def miss_then_hit(target, what, first="MISS"):
+    """Two GETs of target, each on its own connection: X-Cache first
+    (MISS), then HIT, the same body. Slow when the second answer came
+    later than HIT_WINDOW after the first."""
+    r1 = get(target)
+    t = time.monotonic()
+    eq(x_cache(r1), first, what + ": first GET")
+    r2 = get(target)
+    if x_cache(r2) != "HIT" and time.monotonic() - t > HIT_WINDOW:
+        raise Slow(what)
+    eq(x_cache(r2), "HIT", what + ": second GET")
+    eq(r2.body, r1.body, what + ": HIT body == MISS body")
+    return r1, r2
+
+
 def check_crud_item(r, id_, what, cache=None):
     eq(r.status, 200, what + ": status")
     check_json_ct(r, what)
@@ -602,16 +625,12 @@ def t_crud_get_one():
 
 def t_crud_miss_hit():
     """6.7 check 3 (42 as validate.sh, then a fresh id), two connections."""
-    r1 = get("/crud/items/42")
-    r2 = get("/crud/items/42")
-    eq((x_cache(r1), x_cache(r2)), ("MISS", "HIT"), "X-Cache of two GETs of 42")
-    eq(r2.body, r1.body, "HIT body == MISS body")
-    check_crud_item(r2, 42, "/crud/items/42")
+    if 42 not in USED_IDS:  # (a rerun after Slow: 42 may be warm)
+        USED_IDS.add(42)
+        r1, r2 = miss_then_hit("/crud/items/42", "42")
+        check_crud_item(r2, 42, "/crud/items/42")
     i = fresh_id()
-    r1 = get("/crud/items/%d" % i)
-    r2 = get("/crud/items/%d" % i)
-    eq((x_cache(r1), x_cache(r2)), ("MISS", "HIT"), "X-Cache of two GETs of %d" % i)
-    eq(r2.body, r1.body, "HIT body == MISS body")
+    r1, r2 = miss_then_hit("/crud/items/%d" % i, str(i))
     check_crud_item(r1, i, "MISS")
 
 
@@ -716,22 +735,18 @@ def t_crud_put():
 
 def t_crud_put_invalidates():
     i = fresh_id()
-    eq(x_cache(get("/crud/items/%d" % i)), "MISS", "first GET")
-    eq(x_cache(get("/crud/items/%d" % i)), "HIT", "second GET")
+    miss_then_hit("/crud/items/%d" % i, "before")
     r = one("PUT", "/crud/items/%d" % i,
             {"name": "Fresh Name", "category": "test", "price": 77, "quantity": 88})
     eq(r.status, 200, "PUT")
-    r = get("/crud/items/%d" % i)
-    eq(x_cache(r), "MISS", "GET after PUT")
+    r, _ = miss_then_hit("/crud/items/%d" % i, "after PUT")
     it = check_crud_item(r, i, "after PUT")
     eq((it["name"], it["price"], it["quantity"]), ("Fresh Name", 77, 88), "the new values")
-    eq(x_cache(get("/crud/items/%d" % i)), "HIT", "GET after the MISS")
 
 
 def t_crud_upsert_invalidates():
     i = fresh_id()
-    eq(x_cache(get("/crud/items/%d" % i)), "MISS", "first GET")
-    eq(x_cache(get("/crud/items/%d" % i)), "HIT", "second GET")
+    miss_then_hit("/crud/items/%d" % i, "before")
     r = one("POST", "/crud/items",
             {"id": i, "name": "Upserted", "category": "test", "price": 5, "quantity": 6})
     eq(r.status, 201, "POST upsert")
@@ -770,8 +785,11 @@ def t_crud_ttl():
             r4 = c.response()
             eq(x_cache(r4), "MISS", "GET 250 ms after the MISS (absolute TTL)")
             eq(r4.body, r.body, "body")
+            t4 = time.monotonic()
             c.send(req("GET", "/crud/items/%d" % i))
-            eq(x_cache(c.response()), "HIT", "GET after the new MISS")
+            r5 = c.response()
+            if time.monotonic() - t4 < HIT_WINDOW:
+                eq(x_cache(r5), "HIT", "GET after the new MISS")
         finally:
             c.close()
         if hit_seen:
@@ -808,8 +826,11 @@ def t_crud_leading_zeros():
     i = fresh_id(1, 50000)
     t = "/crud/items/%05d" % i
     r = get(t)
+    t0 = time.monotonic()
     check_crud_item(r, i, t, cache="MISS")
     r = get("/crud/items/%d" % i)
+    if x_cache(r) != "HIT" and time.monotonic() - t0 > HIT_WINDOW:
+        raise Slow("leading zeros")
     check_crud_item(r, i, "without zeros", cache="HIT")
     r = one("PUT", "/crud/items/%06d" % i,
             {"name": "Zero Padded", "category": "test", "price": 200, "quantity": 25})
@@ -852,14 +873,20 @@ def t_crud_pipelined():
     eq(rs[8].json()["items"], crud_list_expect("toys", 2, 3), "piped list items")
     check_async_db(rs[9], 10, 20, 4, "piped async-db")
     # keep-alive, one at a time
+    d = fresh_id()
     conn = Conn()
     try:
         for _ in range(3):
-            for r in seq[:4]:
+            for r in seq[1:4]:
                 conn.send(r)
                 conn.response()
-        conn.send(seq[0])
-        eq(x_cache(conn.response()), "HIT", "keep-alive GET")
+        conn.send(req("GET", "/crud/items/%d" % d))
+        eq(x_cache(conn.response()), "MISS", "keep-alive first GET")
+        t0 = time.monotonic()
+        conn.send(req("GET", "/crud/items/%d" % d))
+        r = conn.response()
+        if time.monotonic() - t0 < HIT_WINDOW:
+            eq(x_cache(r), "HIT", "keep-alive second GET")
     finally:
         conn.close()
 
@@ -965,13 +992,21 @@ def t_redis_holds_values():
     i = fresh_id()
     check(REDIS.cmd("EXISTS", "crud:%d" % i) == 0, "crud:%d before any GET" % i)
     r = get("/crud/items/%d" % i)
+    t0 = time.monotonic()
     eq(x_cache(r), "MISS", "first GET")
     v = REDIS.cmd("GET", "crud:%d" % i)
+    if v is None and time.monotonic() - t0 > HIT_WINDOW:
+        raise Slow("redis")
     check(v is not None, "no crud:%d in Redis after the MISS" % i)
     eq(json.loads(v), r.json(), "the value in Redis")
     ttl = REDIS.cmd("PTTL", "crud:%d" % i)
+    if ttl == -2 and time.monotonic() - t0 > HIT_WINDOW:
+        raise Slow("redis")
     check(0 < ttl <= TTL_MS, "PTTL crud:%d = %r" % (i, ttl))
-    eq(x_cache(get("/crud/items/%d" % i)), "HIT", "second GET")
+    r2 = get("/crud/items/%d" % i)
+    if x_cache(r2) != "HIT" and time.monotonic() - t0 > HIT_WINDOW:
+        raise Slow("redis")
+    eq(x_cache(r2), "HIT", "second GET")
     # a value put there by someone else is what a HIT answers (the
     # server reads Redis, not a copy of its own)
     j = fresh_id()
@@ -1343,7 +1378,16 @@ def run_checks(group, checks, only, failures, counts):
             continue
         t0 = time.monotonic()
         try:
-            fn()
+            for attempt in range(4):
+                try:
+                    fn()
+                    break
+                except Slow as e:
+                    if attempt == 3:
+                        raise Skip("4 tries, each with more than %.0f ms between a MISS "
+                                   "and the next GET (%s): machine too slow to see a HIT"
+                                   % (1e3 * HIT_WINDOW, e))
+                    print("%-12s %-30s retry: slow (%s)" % (group, name, e))
             status = "ok"
             counts["ok"] += 1
         except Skip as e:
