@@ -455,11 +455,24 @@ void zg__tls_input(struct zg_conn *c, const uint8_t *p, size_t n)
 		zg__conn_fail(c, -ENOMEM);
 }
 
+/* A fatal TLS error. The alert OpenSSL wrote says why: it goes out
+ * before our FIN (an RST would destroy it), and nothing else does. */
 static void tls_fail(struct zg_conn *c, const char *what)
 {
+	struct zg__tls_conn *s = c->tls;
+
 	save_error(what);
 	zg__log(c->r, ZG_LOG_INFO, "TLS: %s", tls_err);
-	zg__conn_fail(c, -EPROTO);
+	if (c->state != CS_OPEN || s->ktx == K_KERNEL || !BIO_ctrl_pending(s->wbio)) {
+		zg__conn_fail(c, -EPROTO);
+		return;
+	}
+	c->close_reason = -EPROTO;
+	s->handshaking = false;
+	s->notify_sent = true; /* no close_notify after a fatal alert */
+	zg__conn_drop_output(c);
+	c->out_len = s->out_len - s->out_off; /* ciphertext already made */
+	zg_conn_close(c, ZG_CLOSE_GRACEFUL);
 }
 
 /* The handshake is done: will the kernel take the record layer? Each

@@ -59,10 +59,12 @@ static const struct zg_handler client_h = { .on_open = cl_open, .on_data = cl_da
 static char srv_buf[256];
 static size_t srv_got;
 static int srv_opens, srv_closes;
+static struct zg_conn *srv_conn; /* the last one opened */
+static bool srv_quiet;
 
 static void srv_open(struct zg_conn *c)
 {
-	(void)c;
+	srv_conn = c;
 	srv_opens++;
 }
 
@@ -78,7 +80,10 @@ static void srv_data(struct zg_conn *c)
 		memcpy(srv_buf + srv_got, v.segs[i].iov_base, n);
 		srv_got += n;
 	}
-	it_echo_on_data(c);
+	if (srv_quiet) /* reads and answers nothing */
+		zg_conn_advance(c, v.len, v.len);
+	else
+		it_echo_on_data(c);
 }
 
 static void srv_close(struct zg_conn *c, int reason)
@@ -117,20 +122,28 @@ static struct zg_tls *client_tls(void)
 	return t;
 }
 
-static struct zg_reactor *tls_reactor(struct zg_tls *st, uint16_t *port)
+static struct zg_reactor *tls_reactor_out(struct zg_tls *st, uint16_t *port, size_t max_output)
 {
 	struct zg_reactor_config cfg;
 	struct sockaddr_storage ss;
 	struct zg_reactor *r;
 
 	it_reactor_config(&cfg);
+	if (max_output)
+		cfg.max_output = max_output;
 	assert_int_equal(zg_reactor_new(&cfg, &server_h, NULL, &r), 0);
 	assert_int_equal(zg_reactor_listen_tls(r, (struct sockaddr *)&ss,
 					       it_addr(AF_INET, 0, &ss), 0, 0, st, port), 0);
 	srv_got = 0;
 	srv_opens = srv_closes = 0;
+	srv_quiet = false;
 	memset(srv_buf, 0, sizeof(srv_buf));
 	return r;
+}
+
+static struct zg_reactor *tls_reactor(struct zg_tls *st, uint16_t *port)
+{
+	return tls_reactor_out(st, port, 0);
 }
 
 static int tls_connect(struct zg_reactor *r, uint16_t port, struct zg_tls *ct, struct peer *k)
@@ -365,6 +378,122 @@ static void test_stop_with_partial_record(void **state)
 	zg_tls_free(st);
 }
 
+/* Attack (no defect found; kept as a guard): a TLS 1.3 client sends
+ * key update after key update, each asking for ours, with a byte of
+ * data between them so OpenSSL's limit on consecutive ones never trips,
+ * and never reads. OpenSSL answers pending requests as one, so the
+ * answers held for it stay small. */
+static void test_key_update_flood(void **state)
+{
+	struct zg_tls *st = server_tls(4000);
+	uint16_t port;
+	struct zg_reactor *r = tls_reactor_out(st, &port, 64 << 10);
+	struct raw w;
+	uint8_t fin[4096], rec[256];
+	size_t nfin, n, held = 0, most = 0;
+	int small = 4096;
+
+	(void)state;
+	srv_quiet = true; /* only the TLS layer answers */
+	raw_start(&w, port);
+	setsockopt(w.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	nfin = raw_handshake(r, &w, fin, sizeof(fin));
+	raw_send(&w, fin, nfin);
+	assert_true(IT_PUMP(r, srv_opens == 1));
+	setsockopt(zg_conn_fd(srv_conn), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	for (int i = 0; i < 20000 && srv_closes == 0; i++) {
+		size_t k = 0;
+		assert_int_equal(SSL_key_update(w.ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+		assert_int_equal(SSL_write_ex(w.ssl, "k", 1, &n), 1);
+		k = raw_take(&w, rec, sizeof(rec));
+		if (send(w.fd, rec, k, MSG_DONTWAIT) != (ssize_t)k)
+			break; /* the server stopped reading: held back */
+		assert_int_equal(zg_reactor_run_once(r, 0), 1);
+		held = BIO_ctrl_pending(SSL_get_wbio(zg_conn_tls_ssl(srv_conn))) +
+		       zg_conn_pending(srv_conn);
+		if (held > most)
+			most = held;
+	}
+	/* a queued answer per update would be about 30 bytes each */
+	if (most > (128u << 10))
+		fail_msg("%zu bytes of TLS answers held for a peer that does not read", most);
+	raw_end(&w);
+	it_reactor_end(r);
+	zg_tls_free(st);
+}
+
+/* Read what the server sends until it ends the stream (pumping r):
+ * bytes read, and how it ended (0: FIN, -ECONNRESET: reset, -ETIMEDOUT). */
+static size_t read_to_end(struct zg_reactor *r, int fd, uint8_t *b, size_t cap, int *how)
+{
+	size_t got = 0;
+
+	*how = -ETIMEDOUT;
+	it_set_nonblock(fd, true);
+	IT_PUMP(r, ({
+		ssize_t k = recv(fd, b + got, cap - got, 0);
+		if (k > 0)
+			got += (size_t)k;
+		else if (k == 0)
+			*how = 0;
+		else if (errno != EAGAIN)
+			*how = -errno;
+		*how != -ETIMEDOUT || got == cap;
+	}));
+	return got;
+}
+
+/* Attack: bad handshakes (a malformed ClientHello, a TLS 1.1 one, an
+ * unexpected message) and a forged record after the handshake. OpenSSL
+ * wrote the alert that says why, but the connection was closed with an
+ * RST at once: the alert was dropped and the peer saw "connection
+ * reset" (openssl s_client -tls1_1: write:errno=104). Now the alert
+ * goes out, then FIN. */
+static void test_alert_reaches_peer(void **state)
+{
+	static const char *bad[] = {
+		"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00",   /* ClientHello, body too short */
+		"\x16\x03\x01\x00\x04\x14\x00\x00\x00",       /* Finished first */
+	};
+	struct zg_tls *st = server_tls(4000);
+	uint16_t port;
+	struct zg_reactor *r = tls_reactor(st, &port);
+	uint8_t b[4096], fin[4096], rec[256];
+	size_t got, nfin, n;
+	struct raw w;
+	int how;
+
+	(void)state;
+	for (unsigned i = 0; i < 2; i++) {
+		int fd = it_connect(port);
+		assert_int_equal(it_send_all(fd, bad[i], i ? 9 : 10, 1000), 0);
+		got = read_to_end(r, fd, b, sizeof(b), &how);
+		if (how != 0 || got < 7 || b[0] != 0x15)
+			fail_msg("bad hello %u: %zu bytes (first %#x), end %d", i, got,
+				 got ? b[0] : 0, how);
+		close(fd);
+	}
+	/* after the handshake: a record whose tag does not match */
+	raw_start(&w, port);
+	nfin = raw_handshake(r, &w, fin, sizeof(fin));
+	raw_send(&w, fin, nfin);
+	assert_true(IT_PUMP(r, srv_opens == 1));
+	assert_int_equal(SSL_write_ex(w.ssl, "forged", 6, &n), 1);
+	n = raw_take(&w, rec, sizeof(rec));
+	rec[n - 1] ^= 1;
+	raw_send(&w, rec, n);
+	got = read_to_end(r, w.fd, b, sizeof(b), &how);
+	BIO_write(w.in, b, (int)got);
+	assert_int_equal(SSL_read_ex(w.ssl, b, sizeof(b), &n), 0);
+	if (how != 0 || SSL_get_error(w.ssl, 0) != SSL_ERROR_SSL)
+		fail_msg("forged record: %zu bytes, end %d, no alert read", got, how);
+	assert_true(IT_PUMP(r, srv_closes == 1));
+	assert_int_equal(srv_got, 0); /* nothing forged reached the application */
+	raw_end(&w);
+	it_reactor_end(r);
+	zg_tls_free(st);
+}
+
 static bool make_cert(void)
 {
 	char cmd[512];
@@ -394,6 +523,8 @@ int main(void)
 		cmocka_unit_test(test_client_shutdown_before_handshake),
 		cmocka_unit_test(test_stop_during_handshake),
 		cmocka_unit_test(test_stop_with_partial_record),
+		cmocka_unit_test(test_key_update_flood),
+		cmocka_unit_test(test_alert_reaches_peer),
 	};
 	struct zg_tls_config cfg;
 	struct zg_tls *t;
