@@ -4,7 +4,7 @@
  * libzerg moves them and shown to the tracker as libzerg shows them):
  * TLS 1.2 and 1.3 x AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305 x with
  * and without session tickets x the tracked side being the server or
- * the client. After some records each way in user space, the tracked
+ * the client x a full or a resumed handshake. After some records each way in user space, the tracked
  * side's crypto_info (what setsockopt(SOL_TLS) would get) is taken, and
  * a record layer written here from the kernel's rules (net/tls: nonce =
  * salt|iv XOR sequence number, or TLS 1.2 AES-GCM's explicit nonce
@@ -124,6 +124,7 @@ struct kcase {
 	const char *suite;     /* TLS 1.3 suite or TLS 1.2 cipher list   */
 	unsigned tickets;
 	bool tracked_server;
+	bool resume;           /* a resumed session (ticket or session id) */
 };
 
 static SSL_CTX *make_ctx(const struct kcase *k, bool server)
@@ -184,6 +185,21 @@ static void run_case(const struct kcase *kc)
 	end_new(&s, sctx, true);
 	end_new(&c, cctx, false);
 	handshake(&s, &c);
+	if (kc->resume) { /* a first connection gives the session */
+		SSL_SESSION *sess;
+		exchange(&s, &c, 10, 0); /* the client reads the tickets */
+		sess = SSL_get1_session(c.ssl);
+		SSL_shutdown(s.ssl); /* a clean end: the session stays good */
+		SSL_shutdown(c.ssl);
+		end_free(&s);
+		end_free(&c);
+		end_new(&s, sctx, true);
+		end_new(&c, cctx, false);
+		assert_int_equal(SSL_set_session(c.ssl, sess), 1);
+		SSL_SESSION_free(sess);
+		handshake(&s, &c);
+		assert_true(SSL_session_reused(c.ssl));
+	}
 	x = kc->tracked_server ? &s : &c; /* the side handed to the "kernel" */
 	y = kc->tracked_server ? &c : &s;
 	/* user-space traffic first, tickets included: the sequence numbers
@@ -273,11 +289,16 @@ static void test_matrix(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
 		for (unsigned tickets = 0; tickets <= 2; tickets += 2)
-			for (int srv = 0; srv < 2; srv++) {
-				struct kcase k = { suites[i].v, suites[i].suite, tickets, srv };
-				print_message("%s %s, %u tickets, tracked %s\n",
+			for (int srv = 0; srv < 4; srv++) {
+				struct kcase k = { suites[i].v, suites[i].suite, tickets, srv & 1,
+						   srv >> 1 };
+				/* TLS 1.3 resumes from tickets only */
+				if (k.resume && !tickets && k.version == TLS1_3_VERSION)
+					continue;
+				print_message("%s %s, %u tickets, tracked %s%s\n",
 					      suites[i].v == TLS1_3_VERSION ? "TLS 1.3" : "TLS 1.2",
-					      suites[i].suite, tickets, srv ? "server" : "client");
+					      suites[i].suite, tickets, srv & 1 ? "server" : "client",
+					      k.resume ? ", resumed" : "");
 				run_case(&k);
 			}
 }
@@ -286,7 +307,7 @@ static void test_matrix(void **state)
  * tracker must say the kernel cannot take the connection. */
 static void test_key_update(void **state)
 {
-	struct kcase kc = { TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", 2, true };
+	struct kcase kc = { TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", 2, true, false };
 	SSL_CTX *sctx = make_ctx(&kc, true), *cctx = make_ctx(&kc, false);
 	struct end s, c;
 	struct zg__ktls_info o;
