@@ -113,12 +113,15 @@ profile_def() {
 }
 
 # ---- PostgreSQL and Redis on the load's CPU --------------------------------------
+# The holder stops both when its stdin ends: a FIFO this shell keeps open
+# (read-write, so neither open blocks) until it exits; the holder gets it
+# as stdin without the write end. bench_cleanup's SIGTERM stops it too.
 hold_in=$BENCH_TMP/hold.in
 mkfifo "$hold_in"
+exec 7<>"$hold_in"
 bench_spawn "$load_cpu" "$BENCH_TMP/hold.out" /usr/bin/python3 "$arena/pgcluster.py" hold "$dataset" --redis \
-	--max-connections $((max_conn + 20)) <"$hold_in"
+	--max-connections $((max_conn + 20)) <"$hold_in" 7>&-
 hold_pid=$BENCH_LAST_PID
-exec 7>"$hold_in" # held open: the cluster lives until this script exits
 for ((i = 0; i < 1200; i++)); do
 	grep -q '^READY$' "$BENCH_TMP/hold.out" 2>/dev/null && break
 	if ! kill -0 "$hold_pid" 2>/dev/null; then
