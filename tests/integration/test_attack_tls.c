@@ -122,6 +122,8 @@ static struct zg_tls *client_tls(void)
 	return t;
 }
 
+static unsigned ring_count, ring_size; /* tiny rings when set */
+
 static struct zg_reactor *tls_reactor_out(struct zg_tls *st, uint16_t *port, size_t max_output)
 {
 	struct zg_reactor_config cfg;
@@ -131,6 +133,10 @@ static struct zg_reactor *tls_reactor_out(struct zg_tls *st, uint16_t *port, siz
 	it_reactor_config(&cfg);
 	if (max_output)
 		cfg.max_output = max_output;
+	if (ring_count) {
+		cfg.buf_count = ring_count;
+		cfg.buf_size = ring_size;
+	}
 	assert_int_equal(zg_reactor_new(&cfg, &server_h, NULL, &r), 0);
 	assert_int_equal(zg_reactor_listen_tls(r, (struct sockaddr *)&ss,
 					       it_addr(AF_INET, 0, &ss), 0, 0, st, port), 0);
@@ -494,6 +500,149 @@ static void test_alert_reaches_peer(void **state)
 	zg_tls_free(st);
 }
 
+/* Streams of pattern bytes through the echo: many TLS clients at once,
+ * each checking what comes back. */
+struct streamer {
+	struct zg_conn *c;
+	size_t want, got;
+	uint64_t seed;
+	int closes, reason;
+	bool bad;
+};
+
+static void st_data(struct zg_conn *c)
+{
+	struct streamer *k = zg_conn_udata(c);
+	struct zg_read_view v;
+
+	zg_conn_read(c, &v);
+	for (unsigned i = 0; i < v.nsegs; i++) {
+		size_t n = v.segs[i].iov_len;
+		if (it_check(v.segs[i].iov_base, n, k->seed, k->got) != n)
+			k->bad = true;
+		k->got += n;
+	}
+	zg_conn_advance(c, v.len, v.len);
+	if (k->got >= k->want)
+		zg_conn_close(c, ZG_CLOSE_GRACEFUL);
+}
+
+static void st_close(struct zg_conn *c, int reason)
+{
+	struct streamer *k = zg_conn_udata(c);
+	k->closes++;
+	k->reason = reason;
+}
+
+static const struct zg_handler streamer_h = { .on_data = st_data, .on_close = st_close };
+
+/* Attack (no defect found): TLS through a ring of 16 buffers of 100
+ * bytes, 12 connections at once (records span many buffers, the ring
+ * runs dry and connections park): every byte comes back in order. */
+static void test_tiny_ring(void **state)
+{
+	static struct streamer k[12];
+	struct zg_tls *st = server_tls(8000), *ct = client_tls();
+	struct sockaddr_storage ss;
+	struct zg_connect_opts o;
+	uint16_t port;
+	struct zg_reactor *r;
+	size_t n = 100000;
+	uint8_t *buf = malloc(n);
+	int done;
+
+	(void)state;
+	ring_count = 16;
+	ring_size = 100;
+	r = tls_reactor_out(st, &port, 0);
+	ring_count = 0;
+	for (int i = 0; i < 12; i++) {
+		k[i] = (struct streamer){ .want = n, .seed = (uint64_t)i + 1 };
+		it_fill(buf, n, k[i].seed, 0);
+		zg_connect_opts_init(&o);
+		o.handler = &streamer_h;
+		o.udata = &k[i];
+		o.tls = ct;
+		assert_int_equal(zg_reactor_connect(r, (struct sockaddr *)&ss,
+						    it_addr(AF_INET, port, &ss), &o, &k[i].c), 0);
+		assert_int_equal(zg_conn_write(k[i].c, buf, n), 0);
+	}
+	if (!IT_PUMP(r, ({ done = 0; for (int i = 0; i < 12; i++) done += k[i].closes;
+			   done == 12; })))
+		fail_msg("%d of 12 done", done);
+	for (int i = 0; i < 12; i++) {
+		assert_int_equal(k[i].reason, 0);
+		assert_int_equal(k[i].got, n);
+		assert_false(k[i].bad);
+	}
+	free(buf);
+	it_reactor_end(r);
+	zg_tls_free(st);
+	zg_tls_free(ct);
+}
+
+/* Attack (no defect found): the client TLS against servers it must not
+ * trust (a certificate from another CA; the right CA but another name)
+ * or that has no protocol in common with it: the first two end in
+ * on_close(-EPROTO) without on_open and nothing written reaches the
+ * server; no ALPN in common is a handshake without ALPN. */
+static void test_client_refuses_bad_server(void **state)
+{
+	struct zg_tls *st = server_tls(4000), *ct[2];
+	struct zg_tls_config cfg;
+	uint16_t port;
+	struct zg_reactor *r = tls_reactor(st, &port);
+	char other[96];
+
+	(void)state;
+	snprintf(other, sizeof(other), "%s/other.pem", dir);
+	{
+		char cmd[512];
+		snprintf(cmd, sizeof(cmd),
+			 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+			 "-nodes -days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost "
+			 "-keyout %s/other.key -out %s >/dev/null 2>&1", dir, other);
+		assert_int_equal(system(cmd), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		zg_tls_config_init(&cfg);
+		cfg.flags = ZG_TLS_CLIENT;
+		cfg.ca_file = i == 0 ? other : cert;
+		cfg.server_name = i == 0 ? "localhost" : "not-this-host.example";
+		assert_int_equal(zg_tls_new(&cfg, &ct[i]), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		struct peer k = { 0 };
+		assert_int_equal(tls_connect(r, port, ct[i], &k), 0);
+		assert_int_equal(zg_conn_write(k.c, "secret", 6), 0);
+		assert_true(IT_PUMP(r, k.closes == 1));
+		assert_int_equal(k.opens, 0);
+		assert_int_equal(k.reason, -EPROTO);
+		assert_int_equal(srv_got, 0);
+		zg_tls_free(ct[i]);
+	}
+	{
+		struct peer k = { 0 };
+		zg_tls_config_init(&cfg);
+		cfg.flags = ZG_TLS_CLIENT | ZG_TLS_NO_VERIFY;
+		cfg.alpn = "spdy/1,h3";
+		assert_int_equal(zg_tls_new(&cfg, &ct[0]), 0);
+		assert_int_equal(tls_connect(r, port, ct[0], &k), 0);
+		assert_int_equal(zg_conn_write(k.c, "x", 1), 0);
+		assert_true(IT_PUMP(r, k.got == 1));
+		assert_int_equal(k.opens, 1);
+		assert_null(zg_conn_tls_alpn(k.c, NULL));
+		zg_conn_close(k.c, ZG_CLOSE_GRACEFUL);
+		assert_true(IT_PUMP(r, k.closes == 1));
+		zg_tls_free(ct[0]);
+	}
+	unlink(other);
+	snprintf(other, sizeof(other), "%s/other.key", dir);
+	unlink(other);
+	it_reactor_end(r);
+	zg_tls_free(st);
+}
+
 static bool make_cert(void)
 {
 	char cmd[512];
@@ -525,6 +674,8 @@ int main(void)
 		cmocka_unit_test(test_stop_with_partial_record),
 		cmocka_unit_test(test_key_update_flood),
 		cmocka_unit_test(test_alert_reaches_peer),
+		cmocka_unit_test(test_tiny_ring),
+		cmocka_unit_test(test_client_refuses_bad_server),
 	};
 	struct zg_tls_config cfg;
 	struct zg_tls *t;
