@@ -516,6 +516,8 @@ enum { ZG__KTLS_OFF = 1, ZG__KTLS_NO_ULP, ZG__KTLS_VERSION, ZG__KTLS_SUITE, ZG__
 struct ssl_st;
 struct ssl_ctx_st;
 int zg__ktls_choose(unsigned features, unsigned tls_flags, int version, unsigned suite);
+enum { ZG__KC_CLOSE, ZG__KC_EOF, ZG__KC_SKIP };
+int zg__ktls_ctrl_kind(int type, const uint8_t *p, size_t n);
 const char *zg__ktls_reason(int why);
 void zg__ktls_ctx_init(struct ssl_ctx_st *ctx);
 void zg__ktls_track_start(struct ssl_st *ssl, struct zg__ktls_track *t);

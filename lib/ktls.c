@@ -72,6 +72,25 @@ const char *zg__ktls_reason(int why)
 	}
 }
 
+/* What a non-data record read under kernel TLS means (type: the
+ * record's TLS_GET_RECORD_TYPE, -1 for none; p[0..n) its content):
+ * close_notify (or end of stream) ends the input, a record of
+ * NewSessionTickets is dropped, anything else closes the connection. */
+int zg__ktls_ctrl_kind(int type, const uint8_t *p, size_t n)
+{
+	size_t off = 0;
+
+	if (type < 0 && n == 0)
+		return ZG__KC_EOF;
+	if (type == 21 && n == 2 && p[1] == 0)
+		return ZG__KC_EOF;
+	if (type != 22)
+		return ZG__KC_CLOSE;
+	while (off + 4 <= n && p[off] == 4) /* NewSessionTicket */
+		off += 4 + ((size_t)p[off + 1] << 16 | (size_t)p[off + 2] << 8 | p[off + 3]);
+	return n && off == n ? ZG__KC_SKIP : ZG__KC_CLOSE;
+}
+
 #ifdef ZG_HAVE_TLS
 
 #include <openssl/core_names.h>

@@ -872,16 +872,6 @@ bool zg__tls_kernel_notify(struct zg_conn *c)
 	return true;
 }
 
-/* Handshake messages in p[0..n) that are all NewSessionTickets. */
-static bool only_tickets(const uint8_t *p, size_t n)
-{
-	size_t off = 0;
-
-	while (off + 4 <= n && p[off] == SSL3_MT_NEWSESSION_TICKET)
-		off += 4 + ((size_t)p[off + 1] << 16 | (size_t)p[off + 2] << 8 | p[off + 3]);
-	return off == n && n;
-}
-
 /* A non-data record under kernel TLS: close_notify is the end of the
  * stream, session tickets are dropped (a client on kernel TLS keeps no
  * session from them), anything else closes the connection: a key
@@ -901,18 +891,14 @@ static void ctrl_record(struct zg_conn *c, int res)
 	for (cm = CMSG_FIRSTHDR(&s->rmsg); cm; cm = CMSG_NXTHDR(&s->rmsg, cm))
 		if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
 			type = *CMSG_DATA(cm);
-	if (res == 0 && type < 0) { /* FIN without close_notify */
+	switch (zg__ktls_ctrl_kind(type, p, (size_t)res)) {
+	case ZG__KC_EOF: /* close_notify, or a FIN without it */
 		c->eof = true;
 		zg__conn_make_ready(c);
 		return;
-	}
-	if (type == SSL3_RT_ALERT && res >= 2 && p[1] == SSL3_AD_CLOSE_NOTIFY) {
-		c->eof = true;
-		zg__conn_make_ready(c);
+	case ZG__KC_SKIP:
 		return;
 	}
-	if (type == SSL3_RT_HANDSHAKE && only_tickets(p, (size_t)res))
-		return;
 	zg__log(c->r, ZG_LOG_INFO, "TLS: under kernel TLS, a record of type %d (%s %u): closing",
 		type, type == SSL3_RT_ALERT ? "alert" : "message", res >= 2 ? p[type == 21] : 0);
 	zg__conn_fail(c, -EPROTO);
