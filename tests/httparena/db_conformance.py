@@ -1319,6 +1319,44 @@ def t_pg_backends_killed():
     check_crud_item(get("/crud/items/%d" % i), i, "crud after the kill")
 
 
+def t_pg_pool_cap():
+    """PostgreSQL refuses more connections than the pool has (a role
+    limit: as "too many clients" would): the pool cannot grow, but the
+    connections it has must go on carrying every query: no request may
+    get the failure answer while they work."""
+    PG.psql("ALTER ROLE bench CONNECTION LIMIT 3", db="postgres")
+    PG.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'bench'",
+            db="postgres")
+    try:
+        time.sleep(0.2)
+        end = time.monotonic() + 10
+        while get("/async-db?min=10&max=50&limit=2").json().get("count") != 2:
+            check(time.monotonic() < end, "no answer with rows in 10 s after the limit")
+            time.sleep(0.1)
+        failed = total = 0
+        for rnd in range(5):
+            conns = [Conn() for _ in range(16)]
+            try:
+                for c in conns:
+                    c.send(b"".join(req("GET", "/async-db?min=1&max=500&limit=%d" % (1 + k))
+                                    for k in range(10)))
+                for c in conns:
+                    for k in range(10):
+                        r = c.response()
+                        eq(r.status, 200, "status")
+                        total += 1
+                        if r.json()["count"] != 1 + k:
+                            failed += 1
+            finally:
+                for c in conns:
+                    c.close()
+        print("#   role limit 3, %d backends: %d of %d answers were failures"
+              % (PG.backends(), failed, total))
+        eq(failed, 0, "answers without their rows while the pool's connections worked")
+    finally:
+        PG.psql("ALTER ROLE bench CONNECTION LIMIT -1", db="postgres")
+
+
 ASYNC_CHECKS = [t_async_db_validate, t_async_db_content_type, t_async_db_empty,
                 t_async_db_defaults_and_clamp, t_async_db_leading_zeros, t_async_db_random_ranges,
                 t_async_db_keepalive, t_async_db_pipelined, t_async_db_connection_close,
@@ -1441,7 +1479,7 @@ def main():
     GROUPS = {"async-db": ASYNC_CHECKS, "crud": CRUD_CHECKS, "api": API_CHECKS,
               "crud-redis": CRUD_CHECKS + [t_redis_holds_values],
               "redis-outage": [t_redis_outage],
-              "pg-outage": [t_pg_backends_killed, t_pg_outage]}
+              "pg-outage": [t_pg_backends_killed, t_pg_pool_cap, t_pg_outage]}
     try:
         data = os.path.join(tmp, "data")
         subprocess.run([args.datagen, data], check=True, timeout=60, stdout=subprocess.DEVNULL)

@@ -428,12 +428,13 @@ def rss_kib(pid):
 # ---------------------------------------------------------------------
 
 def _hold(argv):
-    """pgcluster.py hold DATASET [--redis] [--max-connections N]: start
-    PostgreSQL (seeded from DATASET) and, with --redis, redis-server;
-    print KEY=VALUE lines (DATABASE_URL, PG_PID, PG_DIR, PG_PORT,
-    REDIS_URL, REDIS_PID) and `READY`, then hold them until stdin closes
-    or a signal comes; stop both on the way out. Exit 77 when a
-    component is missing."""
+    """pgcluster.py hold DATASET [--redis] [--max-connections N]
+    [--watch-pid PID]: start PostgreSQL (seeded from DATASET) and, with
+    --redis, redis-server; print KEY=VALUE lines (DATABASE_URL, PG_PID,
+    PG_DIR, PG_PORT, REDIS_URL, REDIS_PID) and `READY`, then hold them
+    until PID is gone (with --watch-pid; a shell's background job gets
+    /dev/null as stdin) or else stdin ends, or a signal comes; stop both
+    on the way out. Exit 77 when a component is missing."""
     import argparse
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import pgseed
@@ -441,6 +442,7 @@ def _hold(argv):
     ap.add_argument("dataset")
     ap.add_argument("--redis", action="store_true")
     ap.add_argument("--max-connections", type=int, default=300)
+    ap.add_argument("--watch-pid", type=int, default=0)
     a = ap.parse_args(argv)
     try:
         pg = Postgres(max_connections=a.max_connections)
@@ -453,15 +455,25 @@ def _hold(argv):
     pgseed.write_sql(a.dataset, seed)
     pg.setup_bench(seed)
     os.unlink(seed)
+    ver = subprocess.run([os.path.join(pg.bindir, "postgres"), "--version"], capture_output=True,
+                         text=True).stdout.split()
     out = ["DATABASE_URL=" + pg.url(), "PG_PID=%d" % pg.proc.pid, "PG_DIR=" + pg.dir,
-           "PG_PORT=%d" % pg.port]
+           "PG_PORT=%d" % pg.port, "PG_VERSION=" + (ver[2] if len(ver) > 2 else "?")]
     if r:
         r.start()
         out += ["REDIS_URL=" + r.url(), "REDIS_PID=%d" % r.proc.pid]
     print("\n".join(out + ["READY"]), flush=True)
     try:
-        while sys.stdin.read(4096):
-            pass
+        if a.watch_pid:
+            while True:
+                try:
+                    os.kill(a.watch_pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.2)
+        else:
+            while sys.stdin.read(4096):
+                pass
     except KeyboardInterrupt:
         pass
     return 0
