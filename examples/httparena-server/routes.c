@@ -264,8 +264,10 @@ static int on_request(struct http_conn *c, const struct http_req *r)
 	case R_BASELINE:
 		return HTTP_BODY_STREAM; /* a POST's body is a number */
 	case R_COMPRESSION: {
-		const struct http_field *f = http_find(r->rq, r->buf, "accept-encoding");
-		prm->gzip = f && http_accepts(r->buf + f->value, f->value_len, "gzip");
+		/* gzip whenever it is acceptable, on any Accept-Encoding line */
+		struct enc_accept acc;
+		accept_encoding(r, &acc);
+		prm->gzip = enc_q(&acc, ENC_GZIP) > 0;
 		return HTTP_BODY_DISCARD;
 	}
 	case R_ROOT:

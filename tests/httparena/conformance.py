@@ -357,6 +357,10 @@ def t_compression():
     # The benchmark's own request bytes.
     r = c.request(JSON_GZIP_RAW)
     eq(r.get("Content-Encoding"), "gzip", "Content-Encoding")
+    # Accept-Encoding on two lines is one list (RFC 9110 5.3).
+    r = c.request(req("GET", "/compression", ["Accept-Encoding: identity", "Accept-Encoding: gzip"]))
+    eq(r.get("Content-Encoding"), "gzip", "Content-Encoding from the second Accept-Encoding line")
+    eq(json.loads(gzip.decompress(r.body)), bodies[0], "gzip document")
     c.close()
 
 
