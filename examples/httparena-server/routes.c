@@ -268,6 +268,7 @@ static int on_request(struct http_conn *c, const struct http_req *r)
 		struct enc_accept acc;
 		accept_encoding(r, &acc);
 		prm->gzip = enc_q(&acc, ENC_GZIP) > 0;
+		http_set_vary(c, VARY_AE);
 		return HTTP_BODY_DISCARD;
 	}
 	case R_ROOT:

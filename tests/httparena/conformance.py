@@ -340,7 +340,8 @@ def t_compression():
     bodies = []
     for ae in ["gzip", "gzip, deflate, br", "br;q=1.0, gzip;q=0.8"]:
         r = c.request(req("GET", "/compression", ["Accept-Encoding: " + ae]))
-        expect_ok(r, "application/json", extra=["Content-Encoding"])
+        expect_ok(r, "application/json", extra=["Content-Encoding", "Vary"])
+        eq(r.get("Vary"), "Accept-Encoding", "Vary")
         eq(r.get("Content-Encoding"), "gzip", "Content-Encoding")
         check(len(r.body) < 500000, "gzip body of %d bytes" % len(r.body))
         check(r.body[:2] == b"\x1f\x8b", "not gzip")
@@ -351,7 +352,7 @@ def t_compression():
     # No Accept-Encoding (or gzip refused): identity, no Content-Encoding.
     for headers in [[], ["Accept-Encoding: identity"], ["Accept-Encoding: gzip;q=0"]]:
         r = c.request(req("GET", "/compression", headers))
-        expect_ok(r, "application/json")
+        expect_ok(r, "application/json", extra=["Vary"])
         check(r.get("Content-Encoding") is None, "Content-Encoding without gzip")
         eq(json.loads(r.body), bodies[0], "identity document")
     # The benchmark's own request bytes.
