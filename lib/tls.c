@@ -319,8 +319,10 @@ ZG_EXPORT int zg_tls_new(const struct zg_tls_config *cfg, struct zg_tls **out)
 		zg_tls_free(t);
 		return -EINVAL;
 	}
-	if (!(t->flags & ZG_TLS_NO_KTLS))
-		zg__ktls_ctx_init(t->ctx); /* the key log, for TLS 1.3 keys */
+	/* the key log, for TLS 1.3 keys; not where no kernel could use
+	 * them (OpenSSL formats every line it logs) */
+	if (!(t->flags & ZG_TLS_NO_KTLS) && (zg__ktls_probe() || zg__ktls_hook))
+		zg__ktls_ctx_init(t->ctx);
 	if (!(t->flags & ZG_TLS_CLIENT)) {
 		if (t->alpn_len)
 			SSL_CTX_set_alpn_select_cb(t->ctx, alpn_select, t);

@@ -397,7 +397,7 @@ static void run(bool lz_server, int version, const char *suite, unsigned flags)
 {
 	struct zg_reactor_config rc;
 	struct zg_reactor *r;
-	struct zg_tls *t = zg_ctx(lz_server, flags);
+	struct zg_tls *t = (zg__ktls_hook = hook, zg_ctx(lz_server, flags)); /* hook first */
 	SSL_CTX *pc = peer_ctx(!lz_server, version, suite);
 	struct sockaddr_storage ss;
 	struct peer *p = calloc(1, sizeof(*p));
@@ -483,7 +483,7 @@ static void run_take(bool lz_server, int version, const char *suite)
 {
 	struct zg_reactor_config rc;
 	struct zg_reactor *r;
-	struct zg_tls *t = zg_ctx(lz_server, 0);
+	struct zg_tls *t = (zg__ktls_hook = hook, zg_ctx(lz_server, 0)); /* hook first */
 	SSL_CTX *pc = peer_ctx(!lz_server, version, suite);
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct peer *p = calloc(1, sizeof(*p));
