@@ -228,9 +228,11 @@ ZG_EXPORT void zg_conn_close(struct zg_conn *c, unsigned flags)
 		zg__conn_fail(c, 0);
 		return;
 	}
-	/* Connecting, or in its TLS handshake (whose input a close would
-	 * drop): closed once open, so what is queued goes out first. */
-	if (c->state == CS_CONNECTING || zg__tls_handshaking(c)) {
+	/* Connecting, or a client in its TLS handshake (whose input a close
+	 * would drop): closed once open, so what is queued goes out first.
+	 * (An accepted one in its handshake is closed here only by a stop,
+	 * before its ClientHello: at once.) */
+	if (c->state == CS_CONNECTING || (zg__tls_handshaking(c) && c->app_knows)) {
 		c->close_when_open = true;
 		return;
 	}

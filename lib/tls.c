@@ -773,8 +773,9 @@ void zg__tls_flush(struct zg_conn *c)
 		zg__conn_flush(c); /* on, by the kernel or here */
 		return;
 	}
-	if (plain_left || s->handshaking)
-		return; /* plaintext, close_notify and FIN wait for the handshake */
+	/* plaintext, close_notify and a shutdown's FIN wait for the handshake */
+	if (plain_left || (s->handshaking && c->state != CS_CLOSING))
+		return;
 	if (c->state == CS_CLOSING)
 		zg__conn_to_linger(c);
 	else if (c->shut_wr)

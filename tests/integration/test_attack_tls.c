@@ -643,6 +643,35 @@ static void test_client_refuses_bad_server(void **state)
 	zg_tls_free(st);
 }
 
+/* A TLS connection that has sent nothing yet (no ClientHello) is idle
+ * for a stop, like a plain one: the stop closes it at once instead of
+ * waiting for the deadline. (The fix of test_stop_during_handshake
+ * first turned this close into a deferred one.) */
+static void test_stop_before_client_hello(void **state)
+{
+	struct zg_tls *st = server_tls(8000);
+	uint16_t port;
+	struct zg_reactor *r = tls_reactor(st, &port);
+	struct zg_reactor_stats stats;
+	int fd = it_connect(port), ret;
+	uint64_t t0, end;
+
+	(void)state;
+	assert_true(IT_PUMP(r, (zg_reactor_stats(r, &stats), stats.accepted == 1)));
+	t0 = it_now_ms();
+	zg_reactor_stop(r, 4000);
+	end = t0 + 6000;
+	while ((ret = zg_reactor_run_once(r, 10)) == 1 && it_now_ms() < end)
+		;
+	assert_int_equal(ret, 0);
+	if (it_now_ms() - t0 >= 4000)
+		fail_msg("the stop waited for its deadline (%llu ms)",
+			 (unsigned long long)(it_now_ms() - t0));
+	zg_reactor_free(r);
+	close(fd);
+	zg_tls_free(st);
+}
+
 static bool make_cert(void)
 {
 	char cmd[512];
@@ -672,6 +701,7 @@ int main(void)
 		cmocka_unit_test(test_client_shutdown_before_handshake),
 		cmocka_unit_test(test_stop_during_handshake),
 		cmocka_unit_test(test_stop_with_partial_record),
+		cmocka_unit_test(test_stop_before_client_hello),
 		cmocka_unit_test(test_key_update_flood),
 		cmocka_unit_test(test_alert_reaches_peer),
 		cmocka_unit_test(test_tiny_ring),
