@@ -515,6 +515,8 @@ static int ktls_set(struct zg_conn *c, bool tx)
 	if (ret > 0) {
 		zg__log(c->r, ZG_LOG_INFO, "TLS: kernel TLS not used: %s", zg__ktls_reason(ret));
 		ret = -ENOTSUP;
+	} else if (ret) { /* say, the key log callback was replaced */
+		zg__log(c->r, ZG_LOG_INFO, "TLS: kernel TLS not used: no %s keys", tx ? "send" : "receive");
 	} else if (!ret && zg__ktls_hook) {
 		ret = zg__ktls_hook(c, tx, &o, tx ? s->kt.tx.bytes : s->kt.rx.bytes);
 	} else if (!ret) {
