@@ -15,6 +15,7 @@ Checks: the shape and values of every item against the seed, counts
 garbage values taking the defaults, Content-Type, min=9999 -> count 0;
 pipelined requests on one connection answered in order; concurrent
 clients grow the pool to at most DATABASE_MAX_CONN connections in all;
+clients resetting their connections with queries in flight;
 PostgreSQL stopped mid-run: empty answers, no crash, and connect attempts
 bounded (a listener on the port counts them) while it is down; started
 again: answers recover; DATABASE_URL unset, or naming a port nobody
@@ -409,6 +410,23 @@ def t_concurrent(port, rows, cl, max_conn):
     return n
 
 
+def t_resets(port, rows):
+    """Clients that reset their connection while their query is in
+    flight (gcannon's -r: an RST after N requests): the ticket outlives
+    the connection; the server goes on (ASan: no use after free)."""
+    import struct
+    for k in range(200):
+        s = socket.create_connection(("127.0.0.1", port), timeout=15)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.sendall(b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % q(1, 500, 50).encode()
+                           for _ in range(1 + k % 3)))
+        if k % 2:
+            time.sleep(0.0005)
+        s.close()
+    check_answer(rows, request(port, q(5, 80, 7)), 5, 80, 7,
+                 "200 connections reset with queries in flight, then an answer")
+
+
 class Counter:
     """A listener on PostgreSQL's port while it is down: accepts and
     closes at once, counting the server's connect attempts."""
@@ -535,6 +553,7 @@ def main():
         t_answers(port, rows)
         t_pipelined(port, rows)
         t_concurrent(port, rows, cl, max_conn)
+        t_resets(port, rows)
         t_outage(port, rows, cl)
         stop_server(servers.pop(), "with PostgreSQL")
 
