@@ -68,6 +68,8 @@ static int check_args(struct zg_reactor *r, const struct sockaddr *addr, socklen
 		return -EAFNOSUPPORT;
 	if (o->bind_addr && (o->bind_addr->sa_family != addr->sa_family || !o->bind_len))
 		return -EINVAL;
+	if (o->tls && !zg__tls_client(o->tls))
+		return -EINVAL; /* a server context would wait for a ClientHello */
 	return r->stopping ? -ESHUTDOWN : 0;
 }
 

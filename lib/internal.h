@@ -475,6 +475,7 @@ bool zg__tls_kernel_notify(struct zg_conn *c);
 void zg__tls_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe);
 unsigned zg__tls_timeout(const struct zg_conn *c);
 struct zg_tls *zg__tls_ref(struct zg_tls *tls);
+bool zg__tls_client(const struct zg_tls *tls);
 unsigned zg__ktls_probe(void);
 bool zg__ktls_cipher_ok(unsigned iana_id);
 

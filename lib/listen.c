@@ -110,8 +110,8 @@ ZG_EXPORT int zg_reactor_listen_tls(struct zg_reactor *r, const struct sockaddr 
 {
 	int fd, ret;
 
-	if (!r || !addr)
-		return -EINVAL;
+	if (!r || !addr || (tls && zg__tls_client(tls)))
+		return -EINVAL; /* (a client context: see zg_tls_new) */
 	if (r->nlst == ZG_MAX_LISTENERS)
 		return -ENOSPC;
 	fd = zg__listen_socket(addr, len, backlog, flags, port);

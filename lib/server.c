@@ -217,6 +217,11 @@ ZG_EXPORT int zg_server_new(const struct zg_server_config *cfg,
 	if (!cfg || !out)
 		return -EINVAL;
 	*out = NULL;
+	if (cfg->tls && zg__tls_client(cfg->tls)) {
+		if (cfg->listen_fd >= 0) /* ours from here, even on failure */
+			close(cfg->listen_fd);
+		return -EINVAL;
+	}
 	ncpu = allowed_cpus(cpus, CPU_SETSIZE);
 	s = calloc(1, sizeof(*s));
 	if (s) {

@@ -89,6 +89,7 @@ ZG_EXPORT int zg_tls_new(const struct zg_tls_config *cfg, struct zg_tls **out)
 ZG_EXPORT void zg_tls_free(struct zg_tls *tls) { (void)tls; }
 ZG_EXPORT const char *zg_tls_error(void) { return "libzerg was built without TLS"; }
 struct zg_tls *zg__tls_ref(struct zg_tls *tls) { return tls; }
+bool zg__tls_client(const struct zg_tls *tls) { (void)tls; return false; }
 int zg__tls_attach(struct zg_conn *c, struct zg_tls *tls) { (void)c; (void)tls; return -ENOTSUP; }
 void zg__tls_detach(struct zg_conn *c) { (void)c; }
 void zg__tls_input(struct zg_conn *c, const uint8_t *p, size_t n) { (void)c; (void)p; (void)n; }
@@ -331,6 +332,12 @@ ZG_EXPORT int zg_tls_new(const struct zg_tls_config *cfg, struct zg_tls **out)
 	}
 	*out = t;
 	return 0;
+}
+
+/* For the checks of listeners and connections: which side t is for. */
+bool zg__tls_client(const struct zg_tls *t)
+{
+	return t->flags & ZG_TLS_CLIENT;
 }
 
 struct zg_tls *zg__tls_ref(struct zg_tls *t)

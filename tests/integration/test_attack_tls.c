@@ -672,6 +672,51 @@ static void test_stop_before_client_hello(void **state)
 	zg_tls_free(st);
 }
 
+/* Misuse: a client context on a listener or a server, a server context
+ * on an outbound connection. Each was taken: the connections then ran
+ * the wrong side of the handshake (both ends waiting for the other's
+ * first message) until the handshake timeout. Now -EINVAL at once, and
+ * no callback. */
+static void test_context_mixups(void **state)
+{
+	struct zg_tls *st = server_tls(4000), *ct = client_tls();
+	struct zg_reactor_config rc;
+	struct zg_server_config sc;
+	struct zg_server *srv = NULL;
+	struct sockaddr_storage ss;
+	struct zg_connect_opts o;
+	struct zg_reactor *r;
+	struct zg_conn *c = NULL;
+	struct peer k = { 0 };
+	uint16_t port;
+
+	(void)state;
+	it_reactor_config(&rc);
+	assert_int_equal(zg_reactor_new(&rc, &server_h, NULL, &r), 0);
+	assert_int_equal(zg_reactor_listen_tls(r, (struct sockaddr *)&ss, it_addr(AF_INET, 0, &ss),
+					       0, 0, ct, &port), -EINVAL);
+	assert_int_equal(zg_reactor_listen_tls(r, (struct sockaddr *)&ss, it_addr(AF_INET, 0, &ss),
+					       0, 0, st, &port), 0);
+	zg_connect_opts_init(&o);
+	o.handler = &client_h;
+	o.udata = &k;
+	o.tls = st;
+	assert_int_equal(zg_reactor_connect(r, (struct sockaddr *)&ss,
+					    it_addr(AF_INET, port, &ss), &o, &c), -EINVAL);
+	assert_null(c);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(zg_reactor_run_once(r, 1), 1);
+	assert_int_equal(k.closes, 0);
+	assert_int_equal(zg_reactor_conn_count(r), 0);
+	it_reactor_end(r);
+	it_server_config(&sc, 1);
+	sc.tls = ct;
+	assert_int_equal(zg_server_new(&sc, &server_h, NULL, &srv), -EINVAL);
+	assert_null(srv);
+	zg_tls_free(st);
+	zg_tls_free(ct);
+}
+
 static bool make_cert(void)
 {
 	char cmd[512];
@@ -706,6 +751,7 @@ int main(void)
 		cmocka_unit_test(test_alert_reaches_peer),
 		cmocka_unit_test(test_tiny_ring),
 		cmocka_unit_test(test_client_refuses_bad_server),
+		cmocka_unit_test(test_context_mixups),
 	};
 	struct zg_tls_config cfg;
 	struct zg_tls *t;
