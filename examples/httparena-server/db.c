@@ -54,6 +54,11 @@
 /* Grow the pool when the least busy connection has this many queries in
  * flight (and the share allows): docs/async-db.md. */
 #define GROW_AT            1
+/* 1: a Sync after every query, as without the batching below (built so
+ * only to measure it, docs/async-db.md) */
+#ifndef DB_SYNC_EACH
+#define DB_SYNC_EACH       0
+#endif
 
 struct db_shared {
 	char *url;             /* NULL: no database                     */
@@ -290,7 +295,7 @@ static bool send_query(struct pgconn *pc, unsigned st, const char *const *params
 		return false;
 	}
 	pc->queries++;
-	if (stmts[st].write) {
+	if (stmts[st].write || DB_SYNC_EACH) {
 		/* its own Sync now (flushes what is before it too) */
 		if (!ops_push(&pc->ops, NULL, NULL, OP_SYNC) || !PQpipelineSync(pc->pg))
 			pc->broken = true;
