@@ -156,6 +156,8 @@ static inline int k_open(struct kdir *k, const uint8_t *rec, size_t len, uint8_t
 	const uint8_t *body = rec + 5;
 	size_t eiv = k->gcm12 ? 8 : 0, clen;
 
+	*n = 0;
+	*type = 0;
 	assert_true(len >= 5 + eiv + 16);
 	clen = len - 5 - eiv - 16;
 	memcpy(tag, body + eiv + clen, 16);
