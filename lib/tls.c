@@ -150,6 +150,7 @@ struct zg__tls_conn {
 	SSL *ssl;
 	BIO *rbio, *wbio;           /* network side: ciphertext in / out   */
 	struct zg_tls *ctx;         /* a reference                          */
+	struct zg_tls *sni;         /* the one SNI switched to (a reference) */
 	uint8_t *out;               /* ciphertext to send: [off, len)       */
 	size_t out_off, out_len, out_cap;
 	bool handshaking;
@@ -213,14 +214,18 @@ static int alpn_wire(const char *list, uint8_t *out, unsigned *len)
 }
 
 /* The server picks: its own order of preference wins. Without a common
- * protocol the handshake goes on without ALPN. */
+ * protocol the handshake goes on without ALPN. OpenSSL's callbacks are
+ * per SSL_CTX, which several contexts may share (an application's), so
+ * they take the context from the connection, which holds a reference,
+ * never from their arg. */
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 		       const unsigned char *in, unsigned int inlen, void *arg)
 {
-	struct zg_tls *t = arg;
+	struct zg__tls_conn *s = ((struct zg_conn *)SSL_get_app_data(ssl))->tls;
+	struct zg_tls *t = s->sni ? s->sni : s->ctx;
 	unsigned char *sel;
 
-	(void)ssl;
+	(void)arg;
 	if (SSL_select_next_proto(&sel, outlen, t->alpn, t->alpn_len, in, inlen) !=
 	    OPENSSL_NPN_NEGOTIATED)
 		return SSL_TLSEXT_ERR_NOACK;
@@ -230,17 +235,21 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 
 static int sni_cb(SSL *ssl, int *alert, void *arg)
 {
-	struct zg_tls *t = arg, *use = t;
 	struct zg_conn *c = SSL_get_app_data(ssl);
+	struct zg_tls *t = c->tls->ctx, *use = t;
 	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 
 	(void)alert;
+	(void)arg;
 	if (!t->sni || !name)
 		return SSL_TLSEXT_ERR_OK;
 	if (t->sni(c, name, &use, t->sni_arg))
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
-	if (use && use != t)
+	if (use && use != t) {
 		SSL_set_SSL_CTX(ssl, use->ctx);
+		zg_tls_free(c->tls->sni); /* (a second ClientHello) */
+		c->tls->sni = zg__tls_ref(use);
+	}
 	return SSL_TLSEXT_ERR_OK;
 }
 
@@ -326,9 +335,8 @@ ZG_EXPORT int zg_tls_new(const struct zg_tls_config *cfg, struct zg_tls **out)
 		zg__ktls_ctx_init(t->ctx);
 	if (!(t->flags & ZG_TLS_CLIENT)) {
 		if (t->alpn_len)
-			SSL_CTX_set_alpn_select_cb(t->ctx, alpn_select, t);
+			SSL_CTX_set_alpn_select_cb(t->ctx, alpn_select, NULL);
 		SSL_CTX_set_tlsext_servername_callback(t->ctx, sni_cb);
-		SSL_CTX_set_tlsext_servername_arg(t->ctx, t);
 	}
 	*out = t;
 	return 0;
@@ -426,6 +434,7 @@ void zg__tls_detach(struct zg_conn *c)
 		zg__ktls_track_stop(s->ssl, &s->kt);
 	SSL_free(s->ssl);
 	zg_tls_free(s->ctx);
+	zg_tls_free(s->sni);
 	free(s->out);
 	free(s->krec);
 	free(s);

@@ -717,6 +717,130 @@ static void test_context_mixups(void **state)
 	zg_tls_free(ct);
 }
 
+/* Misuse attack: two contexts made from one application SSL_CTX (a
+ * listener each), the second freed. OpenSSL's ALPN and SNI callbacks
+ * are per SSL_CTX, and pointed at the context made last: the first
+ * listener's next handshake read the freed one (ASan:
+ * heap-use-after-free in alpn_select). Now the callbacks take the
+ * context from the connection, which holds a reference. */
+static void test_shared_ssl_ctx(void **state)
+{
+	SSL_CTX *x = SSL_CTX_new(TLS_server_method());
+	struct zg_tls_config cfg;
+	struct zg_tls *t1, *t2, *ct;
+	struct zg_reactor_config rc;
+	struct sockaddr_storage ss;
+	struct zg_reactor *r;
+	uint16_t port;
+	struct peer k = { 0 };
+	unsigned n;
+	const char *a;
+
+	(void)state;
+	assert_int_equal(SSL_CTX_use_certificate_chain_file(x, cert), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey_file(x, key, SSL_FILETYPE_PEM), 1);
+	zg_tls_config_init(&cfg);
+	cfg.ssl_ctx = x;
+	cfg.alpn = "h2";
+	assert_int_equal(zg_tls_new(&cfg, &t1), 0);
+	cfg.alpn = "http/1.1";
+	assert_int_equal(zg_tls_new(&cfg, &t2), 0);
+	zg_tls_free(t2);
+	SSL_CTX_free(x); /* the contexts hold their own references */
+	it_reactor_config(&rc);
+	assert_int_equal(zg_reactor_new(&rc, &server_h, NULL, &r), 0);
+	assert_int_equal(zg_reactor_listen_tls(r, (struct sockaddr *)&ss, it_addr(AF_INET, 0, &ss),
+					       0, 0, t1, &port), 0);
+	zg_tls_config_init(&cfg);
+	cfg.flags = ZG_TLS_CLIENT;
+	cfg.ca_file = cert;
+	cfg.server_name = "localhost";
+	cfg.alpn = "http/1.1,h2";
+	assert_int_equal(zg_tls_new(&cfg, &ct), 0);
+	assert_int_equal(tls_connect(r, port, ct, &k), 0);
+	assert_int_equal(zg_conn_write(k.c, "a", 1), 0);
+	assert_true(IT_PUMP(r, k.got == 1));
+	a = zg_conn_tls_alpn(k.c, &n);
+	assert_non_null(a);
+	assert_int_equal(n, 2);
+	assert_memory_equal(a, "h2", 2); /* t1's list */
+	zg_conn_close(k.c, ZG_CLOSE_GRACEFUL);
+	assert_true(IT_PUMP(r, k.closes == 1));
+	it_reactor_end(r);
+	zg_tls_free(t1);
+	zg_tls_free(ct);
+}
+
+/* The SNI callback's switch (not covered before): a name picks another
+ * context, whose certificate and ALPN list the client then sees; the
+ * connection holds a reference to it. */
+static struct zg_tls *sni_other;
+
+static int pick(struct zg_conn *c, const char *name, struct zg_tls **use, void *arg)
+{
+	(void)c;
+	(void)arg;
+	if (!strcmp(name, "other.example"))
+		*use = sni_other;
+	return 0;
+}
+
+static void test_sni_switch(void **state)
+{
+	struct zg_tls_config cfg;
+	struct zg_tls *st, *ct;
+	uint16_t port;
+	struct zg_reactor *r;
+	struct peer k = { 0 };
+	char other[96], okey[96], cmd[512];
+	unsigned n;
+	const char *a;
+
+	(void)state;
+	snprintf(other, sizeof(other), "%s/sni.pem", dir);
+	snprintf(okey, sizeof(okey), "%s/sni.key", dir);
+	snprintf(cmd, sizeof(cmd),
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		 "-days 1 -subj /CN=other.example -addext subjectAltName=DNS:other.example "
+		 "-keyout %s -out %s >/dev/null 2>&1", okey, other);
+	assert_int_equal(system(cmd), 0);
+	zg_tls_config_init(&cfg);
+	cfg.cert_file = other;
+	cfg.key_file = okey;
+	cfg.alpn = "http/1.1";
+	assert_int_equal(zg_tls_new(&cfg, &sni_other), 0);
+	zg_tls_config_init(&cfg);
+	cfg.cert_file = cert;
+	cfg.key_file = key;
+	cfg.alpn = "h2";
+	cfg.sni = pick;
+	assert_int_equal(zg_tls_new(&cfg, &st), 0);
+	r = tls_reactor(st, &port);
+	zg_tls_config_init(&cfg);
+	cfg.flags = ZG_TLS_CLIENT;
+	cfg.ca_file = other; /* verifies only if the switch happened */
+	cfg.server_name = "other.example";
+	cfg.alpn = "h2,http/1.1";
+	assert_int_equal(zg_tls_new(&cfg, &ct), 0);
+	assert_int_equal(tls_connect(r, port, ct, &k), 0);
+	assert_int_equal(zg_conn_write(k.c, "s", 1), 0);
+	assert_true(IT_PUMP(r, k.got == 1 || k.closes));
+	zg_tls_free(sni_other); /* the connection holds it */
+	sni_other = NULL;
+	assert_int_equal(k.opens, 1);
+	a = zg_conn_tls_alpn(k.c, &n);
+	assert_non_null(a);
+	assert_int_equal(n, 8);
+	assert_memory_equal(a, "http/1.1", 8); /* the switched context's list */
+	zg_conn_close(k.c, ZG_CLOSE_GRACEFUL);
+	assert_true(IT_PUMP(r, k.closes == 1));
+	it_reactor_end(r);
+	zg_tls_free(st);
+	zg_tls_free(ct);
+	unlink(other);
+	unlink(okey);
+}
+
 static bool make_cert(void)
 {
 	char cmd[512];
@@ -752,6 +876,8 @@ int main(void)
 		cmocka_unit_test(test_tiny_ring),
 		cmocka_unit_test(test_client_refuses_bad_server),
 		cmocka_unit_test(test_context_mixups),
+		cmocka_unit_test(test_shared_ssl_ctx),
+		cmocka_unit_test(test_sni_switch),
 	};
 	struct zg_tls_config cfg;
 	struct zg_tls *t;
