@@ -41,7 +41,7 @@ struct redis_addr {
 	socklen_t len[4];
 	unsigned n;
 	unsigned db;      /* SELECT db after connecting when not 0 */
-	char name[128];   /* host:port or the path, for messages   */
+	char name[272];   /* host:port (host up to 255) or the path */
 };
 
 /* Parse and resolve url: "redis://host[:port][/db]" or "unix:/path".
