@@ -636,14 +636,15 @@ static void handshake(struct zg_conn *c)
 		tls_fail(c, "handshake");
 }
 
-/* Decrypt what rbio holds into the input, up to max_input. */
+/* Decrypt what rbio holds into the input, up to max_input. A TCP FIN
+ * (c->eof) does not stop it: records that came before it are read. */
 static void decrypt(struct zg_conn *c)
 {
 	struct zg__tls_conn *s = c->tls;
 	size_t max = c->r->cfg.max_input;
 	bool got = false;
 
-	while (c->state == CS_OPEN && c->in_len < max && !c->eof) {
+	while (c->state == CS_OPEN && c->in_len < max) {
 		uint8_t *p = zg__conn_plain_room(c, RECORD_MAX);
 		size_t n;
 		int ret, err;
@@ -660,8 +661,8 @@ static void decrypt(struct zg_conn *c)
 		}
 		err = SSL_get_error(s->ssl, ret);
 		if (err == SSL_ERROR_ZERO_RETURN) {
-			c->eof = true; /* close_notify */
-			got = true;
+			got |= !c->eof; /* news once: close_notify */
+			c->eof = true;
 		} else if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
 			tls_fail(c, "record");
 			return;

@@ -123,6 +123,7 @@ static struct zg_tls *client_tls(void)
 }
 
 static unsigned ring_count, ring_size; /* tiny rings when set */
+static size_t max_in;                  /* max_input when set */
 
 static struct zg_reactor *tls_reactor_out(struct zg_tls *st, uint16_t *port, size_t max_output)
 {
@@ -133,6 +134,8 @@ static struct zg_reactor *tls_reactor_out(struct zg_tls *st, uint16_t *port, siz
 	it_reactor_config(&cfg);
 	if (max_output)
 		cfg.max_output = max_output;
+	if (max_in)
+		cfg.max_input = max_in;
 	if (ring_count) {
 		cfg.buf_count = ring_count;
 		cfg.buf_size = ring_size;
@@ -841,6 +844,61 @@ static void test_sni_switch(void **state)
 	unlink(okey);
 }
 
+/* Attack: a record larger than max_input's room completes in the same
+ * segment as the next record, and the FIN follows (max_input 16 KiB:
+ * 16 000 bytes of a 16 KiB record, a pause, then its rest, an 8 000-byte
+ * record and FIN). Decrypting paused at max_input with the second record
+ * still in OpenSSL's input; the FIN then set end of stream, which also
+ * stopped decrypting for good: the second record was lost, the
+ * application saw end of stream after 16 KiB. Now what is in stays
+ * readable after a FIN. */
+static void test_upload_then_fin(void **state)
+{
+	struct zg_tls *st = server_tls(4000);
+	uint16_t port;
+	struct zg_reactor *r;
+	struct raw w;
+	size_t n = 16384 + 8000, got = 0, wn, len;
+	uint8_t fin[4096], *plain = malloc(n), wire[32768], b[16384];
+	bool eof = false;
+	uint64_t until;
+
+	(void)state;
+	max_in = 16384;
+	r = tls_reactor(st, &port);
+	max_in = 0;
+	it_fill(plain, n, 3, 0);
+	raw_start(&w, port);
+	raw_send(&w, fin, raw_handshake(r, &w, fin, sizeof(fin)));
+	assert_true(IT_PUMP(r, srv_opens == 1));
+	assert_int_equal(SSL_write_ex(w.ssl, plain, 16384, &wn), 1);
+	assert_int_equal(SSL_write_ex(w.ssl, plain + 16384, 8000, &wn), 1);
+	len = raw_take(&w, wire, sizeof(wire));
+	assert_true(len > 16384 + 8000);
+	raw_send(&w, wire, 16000);
+	until = it_now_ms() + 100; /* the first part is in */
+	while (it_now_ms() < until)
+		assert_int_equal(zg_reactor_run_once(r, 10), 1);
+	raw_send(&w, wire + 16000, len - 16000);
+	shutdown(w.fd, SHUT_WR);
+	IT_PUMP(r, ({
+		if (!raw_recv(&w))
+			eof = true;
+		while (SSL_read_ex(w.ssl, b, sizeof(b), &wn) == 1) {
+			if (it_check(b, wn, 3, got) != wn)
+				fail_msg("wrong bytes at %zu", got);
+			got += wn;
+		}
+		eof || got == n;
+	}));
+	if (got != n)
+		fail_msg("echo: %zu of %zu bytes", got, n);
+	free(plain);
+	raw_end(&w);
+	it_reactor_end(r);
+	zg_tls_free(st);
+}
+
 static bool make_cert(void)
 {
 	char cmd[512];
@@ -878,6 +936,7 @@ int main(void)
 		cmocka_unit_test(test_context_mixups),
 		cmocka_unit_test(test_shared_ssl_ctx),
 		cmocka_unit_test(test_sni_switch),
+		cmocka_unit_test(test_upload_then_fin),
 	};
 	struct zg_tls_config cfg;
 	struct zg_tls *t;
