@@ -237,7 +237,7 @@ bench_spawn "$server_cpu" "$BENCH_TMP/probe.log" env DATABASE_URL="$db_url" DATA
 	"$server" --port "$port" --threads 1 --data "$data"
 SPID=$BENCH_LAST_PID
 bench_wait_listen "$SPID" "$port" 30 || { cat "$BENCH_TMP/probe.log" >&2; bench_die "httparena-server did not start"; }
-probe=$(curl -sS "http://127.0.0.1:$port/async-db?min=10&max=50&limit=5" | head -c 300 || true)
+probe=$(curl -sS "http://127.0.0.1:$port/async-db?min=10&max=50&limit=5" || true)
 probe_crud=$(curl -sS -D- "http://127.0.0.1:$port/crud/items/42" | tr -d '\r' | grep -i '^x-cache' || true)
 bench_stop "$SPID"
 bench_log "probe: /async-db?limit=5 -> ${probe:0:120}...; /crud/items/42 -> $probe_crud"
