@@ -40,7 +40,8 @@
 # Prints the table; unless --no-docs, writes it into the COMP and STATIC
 # sections of docs/benchmarks.md. Needs nginx-light with Debian's
 # libnginx-mod-http-brotli-filter and -static (installed when missing and
-# run as root; otherwise it says what is missing and stops).
+# run as root; otherwise it says what is missing and exits 77, skipped,
+# as it does when the programs are not built).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -65,8 +66,17 @@ done
 server="$build/examples/httparena-server/httparena-server"
 datagen="$build/examples/httparena-server/httparena-datagen"
 zl="$build/examples/load/zerg-load"
-for b in "$server" "$datagen" "$zl"; do [ -x "$b" ] || bench_die "$b not built"; done
-bench_need_pkgs nginx-light libnginx-mod-http-brotli-filter libnginx-mod-http-brotli-static curl brotli python3
+for b in "$server" "$datagen" "$zl"; do
+	[ -x "$b" ] || { echo "SKIP: $b not built"; exit 77; }
+done
+pkgs=(nginx-light libnginx-mod-http-brotli-filter libnginx-mod-http-brotli-static curl brotli python3)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP: missing Debian packages ${missing[*]} (apt-get install them, or run as root)"
+	exit 77
+fi
+bench_need_pkgs "${pkgs[@]}"
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 modules=/usr/lib/nginx/modules
 for m in ngx_http_brotli_filter_module ngx_http_brotli_static_module; do
