@@ -191,11 +191,22 @@ static size_t send_cap(size_t n)
 	return n > ZG_SEND_MAX ? ZG_SEND_MAX : n;
 }
 
+/* MSG_WAITALL: the ring itself sends the rest of a short send. Not
+ * under kernel TLS: its sendmsg fails any flag but MSG_MORE,
+ * MSG_DONTWAIT, MSG_NOSIGNAL and MSG_EOR with -EOPNOTSUPP; a short send
+ * goes on from the next flush (sent()). */
+int zg__conn_send_flags(const struct zg_conn *c)
+{
+	if (c->tls && zg__tls_kernel_tx(c))
+		return MSG_NOSIGNAL;
+	return MSG_NOSIGNAL | MSG_WAITALL;
+}
+
 /* One contiguous range, one SEND. */
 static void prep_one(struct zg_conn *c, struct io_uring_sqe *sqe, uint8_t *p, size_t n)
 {
 	c->send_len = send_cap(n);
-	io_uring_prep_send(sqe, c->fd, p, c->send_len, MSG_NOSIGNAL | MSG_WAITALL);
+	io_uring_prep_send(sqe, c->fd, p, c->send_len, zg__conn_send_flags(c));
 	io_uring_sqe_set_data64(sqe, ud_make(OP_SEND, c->gen, c->slot));
 }
 
@@ -232,7 +243,7 @@ static void prep_send(struct zg_conn *c, struct io_uring_sqe *sqe)
 	memset(&c->msg, 0, sizeof(c->msg));
 	c->msg.msg_iov = c->iov;
 	c->msg.msg_iovlen = n;
-	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL | MSG_WAITALL);
+	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, zg__conn_send_flags(c));
 	io_uring_sqe_set_data64(sqe, ud_make(OP_SEND, c->gen, c->slot));
 	c->send_len = total;
 }

@@ -555,6 +555,7 @@ void zg__conns_rearm_starved(struct zg_reactor *r);
 /* conn_write.c */
 size_t zg__conn_take_output(struct zg_conn *c, uint8_t *dst, size_t max);
 void zg__conn_send_buf(struct zg_conn *c, uint8_t *p, size_t n);
+int zg__conn_send_flags(const struct zg_conn *c);
 void zg__conn_flush(struct zg_conn *c);
 void zg__conn_send_fin(struct zg_conn *c);
 void zg__conn_drop_output(struct zg_conn *c);

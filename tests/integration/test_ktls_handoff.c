@@ -494,6 +494,7 @@ static void run_take(bool lz_server, int version, const char *suite)
 		      version == TLS1_3_VERSION ? "TLS 1.3" : "TLS 1.2", suite);
 	memset(&cap, 0, sizeof(cap));
 	zg__ktls_hook = hook;
+	lz_conn = NULL;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/sock", dir);
 	unlink(sun.sun_path);
 	it_reactor_config(&rc);
@@ -531,6 +532,11 @@ static void run_take(bool lz_server, int version, const char *suite)
 	assert_memory_equal(p->plain.p, p->data, DATA1 + DATA2);
 	assert_int_equal(cap.calls, 2);
 	assert_true(p->krx && p->ktx);
+	/* the kernel's TLS sendmsg refuses MSG_WAITALL (-EOPNOTSUPP: it
+	 * takes MSG_MORE, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_EOR only), which
+	 * this Unix socket would not show */
+	assert_non_null(lz_conn);
+	assert_int_equal(zg__conn_send_flags(lz_conn) & MSG_WAITALL, 0);
 	/* the kernel's part of the echo: past the hand-off both ways */
 	assert_true(p->lz_plain.len > 0 && p->to_lz.len > 0);
 	/* the peer's close_notify: end of stream for libzerg, which closes
