@@ -147,16 +147,16 @@ done
 if [ "$perf" = 1 ]; then
 	for s in "${sz[@]}"; do
 		echo "perf: $(run "$s" perf)"
-		echo "---- perf, DATABASE_MAX_CONN=$s: the server's samples by DSO"
-		perf report -q -i "$BENCH_TMP/perf-$s.data" --comm httparena-serve --no-children --sort dso -g none --stdio 2>/dev/null | head -15
-		echo "---- top symbols"
-		perf report -q -i "$BENCH_TMP/perf-$s.data" --comm httparena-serve --no-children --sort dso,sym -g none --stdio 2>/dev/null |
-			grep -v '^$' | grep '%' | head -40
-		echo "---- libpq's entry points, with what they call (children: their syscalls too)"
+		echo "---- perf, DATABASE_MAX_CONN=$s: the server's samples by DSO (self), % of its own"
+		perf report -q -i "$BENCH_TMP/perf-$s.data" --no-children --sort comm,dso -g none --stdio \
+			2>/dev/null | awk '$2 == "httparena-serve" { v[$3] = $1 + 0; t += $1 }
+			END { for (d in v) printf "%6.1f%%  %s\n", 100 * v[d] / t, d }' | sort -rn || true
+		echo "---- top symbols (self, % of all samples on CPU $server_cpu)"
+		perf report -q -i "$BENCH_TMP/perf-$s.data" --comm httparena-serve --no-children --sort dso,sym \
+			-g none --stdio 2>/dev/null | grep '%' | sed -n '1,40p' || true
+		echo "---- libpq's entry points and the kernel's, with what they call (children, % of the server's)"
 		perf report -q -i "$BENCH_TMP/perf-$s.data" --comm httparena-serve --children --sort sym -g none \
-			--stdio 2>/dev/null | grep -E ' PQ[a-zA-Z]+' | head -20
-		echo "---- the kernel's share by entry (children)"
-		perf report -q -i "$BENCH_TMP/perf-$s.data" --comm httparena-serve --children --sort sym -g none \
-			--stdio 2>/dev/null | grep -E '__x64_sys_|io_uring_enter|do_syscall_64' | head -20
+			--percentage relative --stdio 2>/dev/null | grep -E ' PQ[a-zA-Z]+| __x64_sys_| __do_sys_' |
+			sed -n '1,30p' || true
 	done
 fi
