@@ -62,10 +62,12 @@ static bool want_read(const struct zg_conn *c)
 {
 	if (c->eof || c->state == CS_DEAD || c->state == CS_FREE || c->state == CS_CONNECTING)
 		return false;
+	/* kernel TLS: its hand-off, or its own recv (closing too: two
+	 * recvs on one socket would race for a record) */
+	if (c->tls && zg__tls_recv_hold(c))
+		return false;
 	if (c->state != CS_OPEN)
 		return true; /* closing: read and discard until FIN */
-	if (c->tls && zg__tls_recv_hold(c))
-		return false; /* kernel TLS: its hand-off, or its own recv */
 	return !c->paused && !c->high_wm && c->in_len < c->r->cfg.max_input;
 }
 

@@ -834,11 +834,12 @@ bool zg__tls_user_rx(const struct zg_conn *c)
 	return c->tls->krx != K_KERNEL;
 }
 
-/* The multishot recv waits: for the receive hand-off, or while a recv
- * of our own is in flight. */
+/* The multishot recv waits: for the receive hand-off (not once closing:
+ * the input is discarded then), or while a recv of our own is in
+ * flight. */
 bool zg__tls_recv_hold(const struct zg_conn *c)
 {
-	return c->tls->krx == K_WAIT || c->tls->rx_op != RX_NONE;
+	return (c->tls->krx == K_WAIT && c->state == CS_OPEN) || c->tls->rx_op != RX_NONE;
 }
 
 /* The multishot recv ended (its last CQE is in). */
@@ -849,10 +850,13 @@ void zg__tls_recv_ended(struct zg_conn *c)
 }
 
 /* The kernel's recv fails with EIO when the next record is not data:
- * read it with its type. */
+ * read it with its type. Closing too (a close_notify or a ticket while
+ * the last output goes out): it is read and dropped like other input,
+ * where an error would drop that output and leave the record unread
+ * for an RST. */
 bool zg__tls_recv_error(struct zg_conn *c, int res)
 {
-	if (res != -EIO || c->tls->krx != K_KERNEL || c->state != CS_OPEN)
+	if (res != -EIO || c->tls->krx != K_KERNEL || c->state == CS_DEAD)
 		return false;
 	arm_own_recv(c, RX_CTRL, 0);
 	return true;

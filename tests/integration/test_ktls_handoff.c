@@ -391,13 +391,36 @@ static void note_open(struct zg_conn *c)
 
 static const struct zg_handler echo_h = { .on_open = note_open, .on_data = it_echo_on_data };
 
+/* run() only: libzerg closes while the rest of the record is held, with
+ * its own exact recv in flight */
+#define CLOSE_HELD (1u << 31)
+
+/* libzerg's close while its own recv waits for the rest of a record:
+ * no multishot recv beside it (two recvs on one socket, and under
+ * kernel TLS two recvmsg for one control record), and the close goes
+ * through once the bytes come. */
+static void close_held(struct zg_reactor *r, struct peer *p)
+{
+	assert_non_null(lz_conn);
+	assert_int_equal(lz_conn->rstate, RS_IDLE); /* the own recv only */
+	zg_conn_close(lz_conn, ZG_CLOSE_GRACEFUL);
+	for (int i = 0; i < 5; i++) {
+		peer_io(p);
+		assert_int_equal(zg_reactor_run_once(r, 1), 1);
+		assert_int_not_equal(lz_conn->rstate, RS_ARMED);
+	}
+	p->hold = SIZE_MAX;
+	if (!PUMP(r, p, p->lz_eof))
+		fail_msg("no FIN from libzerg after its close");
+}
+
 /* libzerg (server or client) against the peer: n handed-over directions
  * expected (0 with ZG_TLS_NO_KTLS). */
 static void run(bool lz_server, int version, const char *suite, unsigned flags)
 {
 	struct zg_reactor_config rc;
 	struct zg_reactor *r;
-	struct zg_tls *t = (zg__ktls_hook = hook, zg_ctx(lz_server, flags)); /* hook first */
+	struct zg_tls *t = (zg__ktls_hook = hook, zg_ctx(lz_server, flags & ~CLOSE_HELD));
 	SSL_CTX *pc = peer_ctx(!lz_server, version, suite);
 	struct sockaddr_storage ss;
 	struct peer *p = calloc(1, sizeof(*p));
@@ -410,6 +433,7 @@ static void run(bool lz_server, int version, const char *suite, unsigned flags)
 		      want ? "" : ", ZG_TLS_NO_KTLS");
 	memset(&cap, 0, sizeof(cap));
 	zg__ktls_hook = hook;
+	lz_conn = NULL;
 	it_reactor_config(&rc);
 	assert_int_equal(zg_reactor_new(&rc, &echo_h, NULL, &r), 0);
 	if (lz_server) {
@@ -442,6 +466,10 @@ static void run(bool lz_server, int version, const char *suite, unsigned flags)
 		assert_int_equal(zg_reactor_run_once(r, 1), 1);
 	}
 	assert_int_equal(cap.rx, want && early_rx);
+	if (flags & CLOSE_HELD) {
+		close_held(r, p);
+		goto out;
+	}
 	p->hold = SIZE_MAX;
 	if (!PUMP(r, p, p->plain.len == DATA1))
 		fail_msg("echo: %zu of %d bytes back", p->plain.len, DATA1);
@@ -467,6 +495,7 @@ static void run(bool lz_server, int version, const char *suite, unsigned flags)
 	} else {
 		assert_int_equal(cap.calls, 0);
 	}
+out:
 	zg__ktls_hook = NULL;
 	peer_free(p);
 	free(p);
@@ -666,6 +695,12 @@ static void test_client(void **state)
 	run(false, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256", 0);
 }
 
+static void test_close_held(void **state)
+{
+	(void)state;
+	run(true, TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", CLOSE_HELD);
+}
+
 static void test_off(void **state)
 {
 	(void)state;
@@ -693,6 +728,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_server),
 		cmocka_unit_test(test_client),
 		cmocka_unit_test(test_off),
+		cmocka_unit_test(test_close_held),
 		cmocka_unit_test(test_take),
 	};
 	const struct CMUnitTest kernel[] = {
