@@ -426,8 +426,6 @@ ZG_EXPORT void zg_reactor_free(struct zg_reactor *r)
 {
 	if (!r)
 		return;
-	zg__conns_free(r);
-	zg__bufring_check_idle(&r->buf);
 	for (unsigned i = 0; i < r->nlst; i++) {
 		if (r->lst[i].fd >= 0)
 			close(r->lst[i].fd);
@@ -436,9 +434,13 @@ ZG_EXPORT void zg_reactor_free(struct zg_reactor *r)
 	zg_timer_free(r->accept_retry);
 	zg__posts_free(r);
 	/* Exiting the ring cancels whatever is still in flight, so only
-	 * then may the buffer slab be unmapped. */
+	 * then may the buffer slab be unmapped, and a connection's memory
+	 * freed that an operation reads or writes (a send's output, a TLS
+	 * connection's own recv buffer). */
 	if (r->ring_ok)
 		io_uring_queue_exit(&r->ring);
+	zg__conns_free(r);
+	zg__bufring_check_idle(&r->buf);
 	zg__watches_free(r);
 	zg__bufring_free(&r->buf, NULL);
 	while (r->chunk_pool) {
