@@ -391,6 +391,35 @@ static void note_open(struct zg_conn *c)
 
 static const struct zg_handler echo_h = { .on_open = note_open, .on_data = it_echo_on_data };
 
+/* A loopback TCP connection between libzerg (TLS server or client with
+ * t) and the test: the test's end (its fd); *lfd is the test's listener
+ * when libzerg is the client (-1 otherwise), the caller's to close. */
+static int tcp_pair(struct zg_reactor *r, bool lz_server, struct zg_tls *t, int *lfd)
+{
+	struct sockaddr_storage ss;
+	struct zg_connect_opts o;
+	uint16_t port;
+	int fd;
+
+	*lfd = -1;
+	if (lz_server) {
+		assert_int_equal(zg_reactor_listen_tls(r, (struct sockaddr *)&ss,
+						       it_addr(AF_INET, 0, &ss), 0, 0, t, &port), 0);
+		return it_connect(port);
+	}
+	*lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(*lfd, (struct sockaddr *)&ss, it_addr(AF_INET, 0, &ss)), 0);
+	assert_int_equal(listen(*lfd, 1), 0);
+	port = it_local_port(*lfd);
+	zg_connect_opts_init(&o);
+	o.tls = t;
+	assert_int_equal(zg_reactor_connect(r, (struct sockaddr *)&ss,
+					    it_addr(AF_INET, port, &ss), &o, NULL), 0);
+	it_set_nonblock(*lfd, true);
+	assert_true(IT_PUMP(r, (fd = accept(*lfd, NULL, NULL)) >= 0));
+	return fd;
+}
+
 /* run() only: libzerg closes while the rest of the record is held, with
  * its own exact recv in flight */
 #define CLOSE_HELD (1u << 31)
@@ -422,10 +451,8 @@ static void run(bool lz_server, int version, const char *suite, unsigned flags)
 	struct zg_reactor *r;
 	struct zg_tls *t = (zg__ktls_hook = hook, zg_ctx(lz_server, flags & ~CLOSE_HELD));
 	SSL_CTX *pc = peer_ctx(!lz_server, version, suite);
-	struct sockaddr_storage ss;
 	struct peer *p = calloc(1, sizeof(*p));
-	uint16_t port;
-	int fd, lfd = -1;
+	int fd, lfd;
 	bool want = !(flags & ZG_TLS_NO_KTLS);
 
 	print_message("libzerg %s, %s %s%s\n", lz_server ? "server" : "client",
@@ -436,24 +463,7 @@ static void run(bool lz_server, int version, const char *suite, unsigned flags)
 	lz_conn = NULL;
 	it_reactor_config(&rc);
 	assert_int_equal(zg_reactor_new(&rc, &echo_h, NULL, &r), 0);
-	if (lz_server) {
-		assert_int_equal(zg_reactor_listen_tls(r, (struct sockaddr *)&ss,
-						       it_addr(AF_INET, 0, &ss), 0, 0, t, &port), 0);
-		fd = it_connect(port);
-	} else {
-		struct zg_connect_opts o;
-		socklen_t l = it_addr(AF_INET, 0, &ss);
-		lfd = socket(AF_INET, SOCK_STREAM, 0);
-		assert_int_equal(bind(lfd, (struct sockaddr *)&ss, l), 0);
-		assert_int_equal(listen(lfd, 1), 0);
-		port = it_local_port(lfd);
-		zg_connect_opts_init(&o);
-		o.tls = t;
-		assert_int_equal(zg_reactor_connect(r, (struct sockaddr *)&ss,
-						    it_addr(AF_INET, port, &ss), &o, NULL), 0);
-		it_set_nonblock(lfd, true);
-		assert_true(IT_PUMP(r, (fd = accept(lfd, NULL, NULL)) >= 0));
-	}
+	fd = tcp_pair(r, lz_server, t, &lfd);
 	peer_start(p, pc, !lz_server, fd);
 	assert_true(PUMP(r, p, p->done));
 	/* the rest of the second record is held: no receive hand-off yet,
@@ -597,12 +607,10 @@ static void run_kernel(bool lz_server, int version, const char *suite, int ciphe
 	struct zg_reactor *r;
 	struct zg_tls *t = zg_ctx(lz_server, 0);
 	SSL_CTX *pc = peer_ctx(!lz_server, version, suite);
-	struct sockaddr_storage ss;
 	struct peer *p = calloc(1, sizeof(*p));
 	struct zg__ktls_info got;
 	socklen_t gl;
-	uint16_t port;
-	int fd, lfd = -1;
+	int fd, lfd;
 	size_t done;
 
 	print_message("libzerg %s on the kernel's TLS, %s %s\n", lz_server ? "server" : "client",
@@ -612,24 +620,7 @@ static void run_kernel(bool lz_server, int version, const char *suite, int ciphe
 	it_reactor_config(&rc);
 	assert_int_equal(zg_reactor_new(&rc, &echo_h, NULL, &r), 0);
 	assert_true(zg_reactor_features(r) & ZG_FEAT_KTLS);
-	if (lz_server) {
-		assert_int_equal(zg_reactor_listen_tls(r, (struct sockaddr *)&ss,
-						       it_addr(AF_INET, 0, &ss), 0, 0, t, &port), 0);
-		fd = it_connect(port);
-	} else {
-		struct zg_connect_opts o;
-		socklen_t l = it_addr(AF_INET, 0, &ss);
-		lfd = socket(AF_INET, SOCK_STREAM, 0);
-		assert_int_equal(bind(lfd, (struct sockaddr *)&ss, l), 0);
-		assert_int_equal(listen(lfd, 1), 0);
-		port = it_local_port(lfd);
-		zg_connect_opts_init(&o);
-		o.tls = t;
-		assert_int_equal(zg_reactor_connect(r, (struct sockaddr *)&ss,
-						    it_addr(AF_INET, port, &ss), &o, NULL), 0);
-		it_set_nonblock(lfd, true);
-		assert_true(IT_PUMP(r, (fd = accept(lfd, NULL, NULL)) >= 0));
-	}
+	fd = tcp_pair(r, lz_server, t, &lfd);
 	peer_start(p, pc, !lz_server, fd);
 	assert_true(PUMP(r, p, p->done));
 	p->hold = SIZE_MAX;
