@@ -500,7 +500,9 @@ static void ktls_consider(struct zg_conn *c)
 	struct zg__tls_conn *s = c->tls;
 	const SSL_CIPHER *ci = SSL_get_current_cipher(s->ssl);
 	unsigned feat = c->r->features | (zg__ktls_hook ? ZG_FEAT_KTLS : 0);
-	int why = zg__ktls_choose(feat, s->ctx->flags, SSL_version(s->ssl),
+	/* the flags of the context the handshake ran on: one an SNI
+	 * callback switched to may say ZG_TLS_NO_KTLS */
+	int why = zg__ktls_choose(feat, (s->sni ? s->sni : s->ctx)->flags, SSL_version(s->ssl),
 				  ci ? SSL_CIPHER_get_protocol_id(ci) : 0);
 
 	if (!why && s->tracking && !s->kt.bad) {

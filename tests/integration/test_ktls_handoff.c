@@ -692,6 +692,63 @@ static void test_close_held(void **state)
 	run(true, TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", CLOSE_HELD);
 }
 
+/* The context an SNI callback switches to decides: made with
+ * ZG_TLS_NO_KTLS, its connections stay in user space (TLS 1.2: the keys
+ * come from the session, whichever context logged what). */
+static struct zg_tls *sni_target;
+static int sni_calls;
+
+static int sni_pick(struct zg_conn *c, const char *name, struct zg_tls **use, void *arg)
+{
+	(void)c;
+	(void)name;
+	(void)arg;
+	sni_calls++;
+	*use = sni_target;
+	return 0;
+}
+
+static void test_sni_no_ktls(void **state)
+{
+	struct zg_reactor_config rc;
+	struct zg_reactor *r;
+	struct zg_tls_config cfg;
+	struct zg_tls *t;
+	SSL_CTX *pc = peer_ctx(false, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256");
+	struct peer *p = calloc(1, sizeof(*p));
+	int fd, lfd;
+
+	(void)state;
+	memset(&cap, 0, sizeof(cap));
+	zg__ktls_hook = hook; /* before the contexts */
+	sni_calls = 0;
+	sni_target = zg_ctx(true, ZG_TLS_NO_KTLS);
+	zg_tls_config_init(&cfg);
+	cfg.cert_file = cert;
+	cfg.key_file = key;
+	cfg.sni = sni_pick;
+	assert_int_equal(zg_tls_new(&cfg, &t), 0);
+	it_reactor_config(&rc);
+	assert_int_equal(zg_reactor_new(&rc, &echo_h, NULL, &r), 0);
+	fd = tcp_pair(r, true, t, &lfd);
+	peer_start(p, pc, false, fd);
+	assert_int_equal(SSL_set_tlsext_host_name(p->ssl, "localhost"), 1);
+	assert_true(PUMP(r, p, p->done));
+	p->hold = SIZE_MAX;
+	if (!PUMP(r, p, p->plain.len == DATA1))
+		fail_msg("echo: %zu of %d bytes back", p->plain.len, DATA1);
+	assert_memory_equal(p->plain.p, p->data, DATA1);
+	assert_int_equal(sni_calls, 1);
+	assert_int_equal(cap.calls, 0);
+	zg__ktls_hook = NULL;
+	peer_free(p);
+	free(p);
+	it_reactor_end(r);
+	zg_tls_free(t);
+	zg_tls_free(sni_target);
+	SSL_CTX_free(pc);
+}
+
 static void test_off(void **state)
 {
 	(void)state;
@@ -720,6 +777,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_client),
 		cmocka_unit_test(test_off),
 		cmocka_unit_test(test_close_held),
+		cmocka_unit_test(test_sni_no_ktls),
 		cmocka_unit_test(test_take),
 	};
 	const struct CMUnitTest kernel[] = {
