@@ -381,9 +381,11 @@ static void sent(struct zg_conn *c, size_t n)
 	}
 	wq_pop_done(c);
 	zg__conn_touch(c);
-	if (c->high_wm && !c->out_len) {
+	if (c->high_wm && !c->out_len && !(c->tls && zg__tls_held(c))) {
 		c->high_wm = false;
 		zg__conn_recv_update(c);
+		if (c->tls && c->state == CS_OPEN)
+			zg__tls_read(c); /* records held back at the high mark */
 		if (c->state == CS_OPEN && c->h->on_drain)
 			c->h->on_drain(c);
 	}

@@ -465,6 +465,7 @@ void zg__tls_flush(struct zg_conn *c);
 bool zg__tls_sent(struct zg_conn *c, size_t n);
 bool zg__tls_handshaking(const struct zg_conn *c);
 bool zg__tls_busy(const struct zg_conn *c);
+bool zg__tls_held(const struct zg_conn *c);
 /* ... and under kernel TLS (or on the way to it), per direction */
 bool zg__tls_kernel_tx(const struct zg_conn *c);
 bool zg__tls_user_rx(const struct zg_conn *c);

@@ -105,6 +105,7 @@ bool zg__tls_kernel_notify(struct zg_conn *c) { (void)c; return false; }
 void zg__tls_on_recv(struct zg_conn *c, struct io_uring_cqe *cqe) { (void)c; (void)cqe; }
 bool zg__tls_handshaking(const struct zg_conn *c) { (void)c; return false; }
 bool zg__tls_busy(const struct zg_conn *c) { (void)c; return false; }
+bool zg__tls_held(const struct zg_conn *c) { (void)c; return false; }
 unsigned zg__tls_timeout(const struct zg_conn *c) { (void)c; return 0; }
 ZG_EXPORT const char *zg_conn_tls_alpn(const struct zg_conn *c, unsigned *len)
 {
@@ -451,6 +452,13 @@ bool zg__tls_handshaking(const struct zg_conn *c)
 	return c->tls && c->tls->handshaking;
 }
 
+/* Output OpenSSL made that is not counted in c->out_len yet (it moves
+ * there at the next flush): the high mark holds while there is some. */
+bool zg__tls_held(const struct zg_conn *c)
+{
+	return BIO_ctrl_pending(c->tls->wbio) > 0;
+}
+
 /* Not idle for a stop: the peer owes the next handshake message (the
  * client's Finished travels with its first request), or part of a record
  * is in (in rbio, or taken by OpenSSL). A handshake that has not begun
@@ -638,6 +646,19 @@ static void handshake(struct zg_conn *c)
 		tls_fail(c, "handshake");
 }
 
+/* What OpenSSL answers by itself counts like a write: a peer that makes
+ * it answer (key updates) without reading is held back as a writer is,
+ * past max_output / 2: reading and decrypting pause, and sent() resumes
+ * them once everything is out. */
+static void hold_back(struct zg_conn *c)
+{
+	if (!c->high_wm &&
+	    c->out_len + BIO_ctrl_pending(c->tls->wbio) > c->r->cfg.max_output / 2) {
+		c->high_wm = true;
+		zg__conn_recv_update(c);
+	}
+}
+
 /* Decrypt what rbio holds into the input, up to max_input. A TCP FIN
  * (c->eof) does not stop it: records that came before it are read. */
 static void decrypt(struct zg_conn *c)
@@ -646,7 +667,7 @@ static void decrypt(struct zg_conn *c)
 	size_t max = c->r->cfg.max_input;
 	bool got = false;
 
-	while (c->state == CS_OPEN && c->in_len < max) {
+	while (c->state == CS_OPEN && c->in_len < max && !c->high_wm) {
 		uint8_t *p = zg__conn_plain_room(c, RECORD_MAX);
 		size_t n;
 		int ret, err;
@@ -659,6 +680,7 @@ static void decrypt(struct zg_conn *c)
 		if (ret == 1) {
 			zg__conn_plain_added(c, n);
 			got = true;
+			hold_back(c); /* (a key update may have come with it) */
 			continue;
 		}
 		err = SSL_get_error(s->ssl, ret);
@@ -698,6 +720,7 @@ void zg__tls_read(struct zg_conn *c)
 			return;
 		}
 		zg__conn_make_dirty(c);
+		hold_back(c);
 	}
 	if (s->ktx == K_WAIT)
 		zg__conn_make_dirty(c); /* the flush hands sending over */
