@@ -247,7 +247,7 @@ ZG_EXPORT void zg_conn_close(struct zg_conn *c, unsigned flags)
 
 ZG_EXPORT int zg_conn_shutdown(struct zg_conn *c)
 {
-	if (c->state != CS_OPEN && c->state != CS_CONNECTING)
+	if ((c->state != CS_OPEN && c->state != CS_CONNECTING) || c->close_when_open)
 		return -EPIPE;
 	c->shut_wr = true;
 	zg__conn_make_dirty(c);

@@ -68,7 +68,10 @@ static struct zg_wentry *wq_push(struct zg_conn *c)
  * cannot wrap, where out_len + n would for a huge n. */
 static int write_check(const struct zg_conn *c, size_t n)
 {
-	if ((c->state != CS_OPEN && c->state != CS_CONNECTING) || c->shut_wr)
+	/* close_when_open: closed already, the close only waits for the
+	 * connect or the handshake (zg_conn_close(3): writes after it fail) */
+	if ((c->state != CS_OPEN && c->state != CS_CONNECTING) || c->shut_wr ||
+	    c->close_when_open)
 		return -EPIPE;
 	if (n > c->r->cfg.max_output - c->out_len)
 		return -ENOBUFS;

@@ -233,6 +233,10 @@ static void test_close_while_connecting_sends_first(void **state)
 	assert_int_equal(zg_reactor_connect(r, (struct sockaddr *)&ss, len, &o, &k.c), 0);
 	assert_int_equal(zg_conn_write(k.c, "queued then FIN", 15), 0);
 	zg_conn_close(k.c, ZG_CLOSE_GRACEFUL);
+	/* closed, though the close waits for the connect: no more writes */
+	assert_int_equal(zg_conn_write(k.c, "late", 4), -EPIPE);
+	assert_null(zg_conn_reserve(k.c, 4));
+	assert_int_equal(zg_conn_shutdown(k.c), -EPIPE);
 	assert_true(IT_PUMP(r, k.closes == 1));
 	pthread_join(t, NULL);
 	assert_int_equal(k.opens, 1);
