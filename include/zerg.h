@@ -549,6 +549,12 @@ int zg_conn_shutdown(struct zg_conn *c);
  * either direction, counted from now. See zg_conn_set_timeout(3). */
 void zg_conn_set_timeout(struct zg_conn *c, unsigned ms);
 
+/* Work for this connection is in progress where libzerg cannot see it
+ * (a database query for its request): while busy, a graceful stop does
+ * not count it idle (it waits, up to the stop's deadline). Cleared by
+ * busy = false; see zg_conn_set_busy(3). */
+void zg_conn_set_busy(struct zg_conn *c, bool busy);
+
 /* Close with -ETIMEDOUT ms from now whatever the progress (a limit on a
  * whole request, against peers that trickle bytes); 0 removes it. See
  * zg_conn_set_deadline(3). */

@@ -245,6 +245,11 @@ ZG_EXPORT void zg_conn_close(struct zg_conn *c, unsigned flags)
 	zg__conn_recv_update(c);
 }
 
+ZG_EXPORT void zg_conn_set_busy(struct zg_conn *c, bool busy)
+{
+	c->app_busy = busy;
+}
+
 ZG_EXPORT int zg_conn_shutdown(struct zg_conn *c)
 {
 	if ((c->state != CS_OPEN && c->state != CS_CONNECTING) || c->close_when_open)
@@ -280,7 +285,8 @@ static bool stop_idle(const struct zg_conn *c)
 {
 	int unread = 0;
 
-	if (c->in_len || c->out_len || c->send_inflight || c->ready || zg__tls_busy(c))
+	if (c->in_len || c->out_len || c->send_inflight || c->ready || c->app_busy ||
+	    zg__tls_busy(c))
 		return false;
 	if (ioctl(c->fd, SIOCINQ, &unread) == 0 && unread > 0)
 		return false;

@@ -277,6 +277,7 @@ struct zg_conn {
 	struct zg_handler own_h;    /* zg_reactor_connect's handler        */
 	struct zg__tls_conn *tls;   /* TLS state, NULL for plain (tls.c)   */
 	bool close_when_open;       /* closed gracefully while connecting  */
+	bool app_busy;              /* zg_conn_set_busy: a stop waits      */
 	bool app_knows;             /* on_open ran, or the app connected it:
 	                             * on_close is owed                    */
 	union {

@@ -7,7 +7,9 @@
  *  - clients that connected and wrote but were never accepted (still in
  *    the listen backlog when the stop came);
  *  - 300 clients of a two-thread server writing just before
- *    zg_server_stop.
+ *    zg_server_stop;
+ *  - a request consumed at once and answered later by a timer (work
+ *    elsewhere, marked with zg_conn_set_busy).
  * Each client then sees its whole answer (the echo of its request) and
  * EOF; nothing is reset. */
 #include <setjmp.h>
@@ -147,12 +149,78 @@ static void test_server_stop_answers_all(void **state)
 	zg_server_free(s);
 }
 
+/* The later answer: on_data takes the request and marks the connection
+ * busy; a timer writes the answer and clears the mark. */
+static struct {
+	struct zg_conn *c;
+	struct zg_timer *t;
+	char req[REQ];
+	size_t len;
+} later;
+
+static void later_on_data(struct zg_conn *c)
+{
+	struct zg_read_view v;
+	const uint8_t *p;
+
+	zg_conn_read(c, &v);
+	if (v.len < REQ) {
+		zg_conn_advance(c, 0, v.len);
+		return;
+	}
+	assert_int_equal(zg_conn_contig(c, REQ, &p), 0);
+	memcpy(later.req, p, REQ);
+	later.c = c;
+	later.len = REQ;
+	zg_conn_advance(c, REQ, REQ);
+	zg_conn_set_busy(c, true);
+	zg_timer_start(later.t, 150, 0);
+}
+
+static void later_answer(struct zg_timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	assert_int_equal(zg_conn_write(later.c, later.req, later.len), 0);
+	zg_conn_set_busy(later.c, false);
+}
+
+static void test_busy_answered_later(void **state)
+{
+	struct zg_reactor_config cfg;
+	struct zg_handler h = { .on_open = it_count_open, .on_data = later_on_data,
+				.on_close = it_count_close };
+	struct sockaddr_storage ss;
+	struct zg_reactor *r;
+	uint16_t port;
+	int fd;
+
+	(void)state;
+	it_reactor_config(&cfg);
+	it_counts_reset(&counts);
+	assert_int_equal(zg_reactor_new(&cfg, &h, &counts, &r), 0);
+	assert_int_equal(zg_reactor_listen(r, (struct sockaddr *)&ss,
+					   it_addr(AF_INET, 0, &ss), 0, 0, &port), 0);
+	assert_int_equal(zg_timer_new(r, later_answer, NULL, &later.t), 0);
+	assert_true((fd = it_connect(port)) >= 0);
+	send_requests(&fd, 1);
+	/* consumed, the answer not yet written: idle to libzerg but busy */
+	assert_true(IT_PUMP(r, zg_timer_active(later.t)));
+	zg_reactor_stop(r, 3000);
+	run_until_stopped(r);
+	expect_answers(&fd, 1);
+	assert_int_equal(atomic_load(&counts.closes), 1);
+	zg_timer_free(later.t);
+	zg_reactor_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unreaped_requests_answered),
 		cmocka_unit_test(test_backlog_answered),
 		cmocka_unit_test(test_server_stop_answers_all),
+		cmocka_unit_test(test_busy_answered_later),
 	};
 
 	it_init();
