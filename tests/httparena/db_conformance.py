@@ -1319,6 +1319,50 @@ def t_pg_backends_killed():
     check_crud_item(get("/crud/items/%d" % i), i, "crud after the kill")
 
 
+def t_pg_killed_at_sync():
+    """A backend terminated after a write's result went out but before
+    the Sync's ReadyForQuery (the commit waits for a synchronous standby
+    that does not exist): the FATAL error comes as the Sync's result.
+    The PUT must get an answer, and the server must live."""
+    PG.psql("ALTER SYSTEM SET synchronous_standby_names = 'nosuch'", db="postgres")
+    PG.psql("SELECT pg_reload_conf()", db="postgres")
+    PG.psql("ALTER ROLE bench SET synchronous_commit = on", db="postgres")
+    try:
+        # new sessions take the role's setting
+        PG.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'bench'",
+                db="postgres")
+        time.sleep(0.3)
+        i = fresh_id()
+        c = Conn(timeout=15)
+        try:
+            c.send(req("PUT", "/crud/items/%d" % i, {"name": "Sync Wait", "category": "t",
+                                                      "price": 1, "quantity": 1}))
+            end = time.monotonic() + 5
+            while True:
+                n = PG.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'bench' "
+                            "AND wait_event = 'SyncRep'", db="postgres")[0][0]
+                if int(n) > 0:
+                    break
+                check(time.monotonic() < end, "the PUT's commit never waited for the standby")
+                time.sleep(0.05)
+            PG.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = "
+                    "'bench' AND wait_event = 'SyncRep'", db="postgres")
+            r = c.response()
+            check(r.status in (200, 503), "PUT answered %d" % r.status)
+        finally:
+            c.close()
+        time.sleep(0.3)
+        eq(SERVER_PROC.poll(), None, "server exited (killed at the Sync)")
+    finally:
+        PG.psql("ALTER ROLE bench RESET synchronous_commit", db="postgres")
+        PG.psql("ALTER SYSTEM RESET synchronous_standby_names", db="postgres")
+        PG.psql("SELECT pg_reload_conf()", db="postgres")
+    end = time.monotonic() + 15
+    while get("/async-db?min=10&max=50&limit=3").json().get("count") != 3:
+        check(time.monotonic() < end, "async-db not back after the kill")
+        time.sleep(0.1)
+
+
 def t_pg_pool_cap():
     """PostgreSQL refuses more connections than the pool has (a role
     limit: as "too many clients" would): the pool cannot grow, but the
@@ -1479,7 +1523,8 @@ def main():
     GROUPS = {"async-db": ASYNC_CHECKS, "crud": CRUD_CHECKS, "api": API_CHECKS,
               "crud-redis": CRUD_CHECKS + [t_redis_holds_values],
               "redis-outage": [t_redis_outage],
-              "pg-outage": [t_pg_backends_killed, t_pg_pool_cap, t_pg_outage]}
+              "pg-outage": [t_pg_backends_killed, t_pg_killed_at_sync, t_pg_pool_cap,
+                            t_pg_outage]}
     try:
         data = os.path.join(tmp, "data")
         subprocess.run([args.datagen, data], check=True, timeout=60, stdout=subprocess.DEVNULL)
