@@ -728,6 +728,7 @@ struct http_ticket *http_ticket(struct http_conn *h)
 		return NULL;
 	t->h = h;
 	h->ticket = t;
+	zg_conn_set_busy(h->c, true); /* a graceful stop waits for the answer */
 	return t;
 }
 
@@ -762,6 +763,7 @@ void http_ticket_done(struct http_ticket *t)
 	if (!h)
 		return;
 	h->ticket = NULL;
+	zg_conn_set_busy(h->c, false); /* what was written keeps it busy */
 	if (h->completing)
 		return; /* done within on_complete: complete() answers as usual */
 	struct zg_conn *c = h->c;

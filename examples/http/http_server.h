@@ -183,12 +183,11 @@ int http_respond_raw(struct http_conn *c, const void *p, size_t n);
  *   A response the output queue refused aborts the connection there.
  * - The connection closing (reset, timeout, server stopping) detaches
  *   the ticket before the handler's on_close runs.
- * - A reactor's graceful stop (zg_reactor_stop) sees a connection that
- *   waits on a ticket as idle (its request is consumed) and closes it:
- *   that request goes unanswered. Tickets still out when the reactor
- *   stops must be done by the end of on_reactor_stop (the connections
- *   are closed by then: every ticket gives NULL); the layer does not
- *   track them.
+ * - A ticket marks its connection busy (zg_conn_set_busy): a graceful
+ *   stop (zg_reactor_stop) waits for the answer, up to its deadline.
+ *   Tickets still out when the reactor stops must be done by the end
+ *   of on_reactor_stop (the connections are closed by then: every
+ *   ticket gives NULL); the layer does not track them.
  * - Not for an upgraded connection (http_upgrade()).
  */
 #define HTTP_LATER 1

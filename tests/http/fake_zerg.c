@@ -280,6 +280,11 @@ void zg_conn_set_timeout(struct zg_conn *c, unsigned ms)
 	c->timeout_ms = ms;
 }
 
+void zg_conn_set_busy(struct zg_conn *c, bool busy)
+{
+	c->busy = busy;
+}
+
 void zg_conn_set_deadline(struct zg_conn *c, unsigned ms)
 {
 	c->deadline_ms = ms;

@@ -57,6 +57,7 @@ struct zg_conn {
 	int closed;                   /* 0, FAKE_GRACEFUL, FAKE_ABORT       */
 	bool freed;                   /* on_close ran                      */
 	unsigned timeout_ms, deadline_ms;
+	bool busy;                    /* zg_conn_set_busy                  */
 	unsigned contigs;             /* zg_conn_contig calls that copied  */
 	unsigned data_calls;
 };

@@ -782,8 +782,10 @@ static void test_ticket_answers(void **state)
 	const uint8_t *kept = http_buffer(c, &n);
 	assert_int_equal(n, 5);
 	assert_memory_equal(kept, "abcde", 5);
+	assert_true(f->c.busy); /* a graceful stop waits for the answer */
 	http_respond(c, 201, "text/plain", kept, n);
 	http_ticket_done(t);
+	assert_false(f->c.busy);
 	expect_resp(f, 201, "abcde");
 	http_buffer(c, &n);
 	assert_int_equal(n, 0);
