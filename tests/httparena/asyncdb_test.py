@@ -522,6 +522,45 @@ def t_outage(port, rows, cl):
     t_pipelined(port, rows)
 
 
+def t_stop_answers(a, data, url, rows, cl):
+    """A graceful stop (SIGTERM) answers the requests whose queries are
+    still in PostgreSQL: the table is locked, the requests sent, the stop
+    begun, then the lock released; every client gets its rows."""
+    locked = "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation " \
+             "WHERE c.relname = 'items' AND l.mode = 'AccessExclusiveLock' AND l.granted"
+    holder = threading.Thread(target=cl.psql, args=(
+        "BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(0.7); COMMIT;",
+        "benchmark"))
+    p, port = start_server(a, data, {"DATABASE_URL": url, "DATABASE_MAX_CONN": "4"})
+    try:
+        check_answer(rows, request(port, q(10, 50, 5)), 10, 50, 5, "stop: warm-up")
+        holder.start()
+        end = time.time() + 10
+        while cl.psql(locked, "benchmark") != "1" and time.time() < end:
+            time.sleep(0.01)
+        socks = [socket.create_connection(("127.0.0.1", port), timeout=15) for _ in range(16)]
+        for s in socks:
+            s.sendall(b"GET /async-db?min=10&max=50&limit=9 HTTP/1.1\r\nHost: l\r\n\r\n")
+        time.sleep(0.2)
+        p.send_signal(signal.SIGTERM)
+        got = 0
+        for s in socks:
+            try:
+                r = read_response(s.makefile("rb"))
+                got += check_answer(rows, r, 10, 50, 9, "stop: an answer") is not False
+            except (EOFError, OSError):
+                pass
+            s.close()
+        check(got == len(socks), "stop: %d of %d queries in flight answered" % (got, len(socks)))
+        p.wait(15)
+        check(p.returncode == 0, "stop: the server exited cleanly (%s)" % p.returncode)
+    finally:
+        holder.join(15)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True)
@@ -556,6 +595,7 @@ def main():
         t_resets(port, rows)
         t_outage(port, rows, cl)
         stop_server(servers.pop(), "with PostgreSQL")
+        t_stop_answers(a, data, url, rows, cl)
 
         # No DATABASE_URL, and one naming a port nobody listens on.
         for what, env in (("DATABASE_URL unset", {}),
