@@ -88,8 +88,9 @@ static void srv_data(struct zg_conn *c)
 
 static void srv_close(struct zg_conn *c, int reason)
 {
-	(void)c;
 	(void)reason;
+	if (c == srv_conn)
+		srv_conn = NULL; /* freed after this returns */
 	srv_closes++;
 }
 
@@ -908,6 +909,8 @@ static void test_upload_then_fin(void **state)
 struct flood {
 	uint16_t port;
 	int rounds;
+	atomic_bool flooded;   /* the flood is over, the connection still open */
+	atomic_bool measured;  /* ... until the server side has been measured */
 };
 
 static void *flooder(void *arg)
@@ -932,7 +935,13 @@ static void *flooder(void *arg)
 		       SSL_write(ssl, "k", 1) == 1)
 			f->rounds++;
 	}
+	/* closed only once measured: the server connection must be alive
+	 * (not freed, nor the answers gone with it) when it is looked at */
+	atomic_store(&f->flooded, true);
+	for (int i = 0; i < 3000 && !atomic_load(&f->measured); i++)
+		usleep(10000);
 out:
+	atomic_store(&f->flooded, true);
 	SSL_free(ssl);
 	close(fd);
 	SSL_CTX_free(ctx);
@@ -940,11 +949,13 @@ out:
 }
 
 static size_t held_out;
+static bool held_alive; /* the connection was open when measured */
 
 static void measure(struct zg_reactor *r, void *arg)
 {
 	(void)r;
 	(void)arg;
+	held_alive = srv_conn != NULL;
 	held_out = srv_conn ? BIO_ctrl_pending(SSL_get_wbio(zg_conn_tls_ssl(srv_conn))) +
 				      zg_conn_pending(srv_conn)
 			    : 0;
@@ -968,8 +979,12 @@ static void test_key_update_flood_threads(void **state)
 	s = it_server_start(&cfg, &server_h, NULL);
 	f.port = zg_server_port(s);
 	assert_int_equal(pthread_create(&t, NULL, flooder, &f), 0);
-	pthread_join(t, NULL);
+	assert_true(IT_WAIT(atomic_load(&f.flooded), 60000));
 	assert_int_equal(it_query(zg_server_reactor(s, 0), measure, NULL, NULL, NULL), 0);
+	atomic_store(&f.measured, true);
+	pthread_join(t, NULL);
+	assert_true(f.rounds > 0);
+	assert_true(held_alive);
 	/* the limit (8 KiB here) and a few records: one answer per update
 	 * would be about 30 bytes each */
 	if (held_out > (64u << 10))
