@@ -358,6 +358,12 @@ static bool take_result(struct pgconn *pc, PGresult *res)
 		PQclear(res); /* not ours: cannot happen with libpq's order */
 		return false;
 	}
+	if (pc->ops.v[pc->ops.head].kind == OP_SYNC) {
+		/* an error where the Sync's answer was due: the backend is
+		 * gone (pg_terminate_backend); the Sync has no callback */
+		PQclear(res);
+		return false;
+	}
 	o = ops_pop(&pc->ops);
 	pc->got = true;
 	if (o.kind == OP_PREPARE) {
