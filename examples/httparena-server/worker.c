@@ -58,10 +58,14 @@ void worker_stop(struct zg_reactor *r, void *worker)
 	(void)r;
 	if (!w)
 		return;
-	/* The cache first: gets it completes as misses may still query
-	 * the database. */
+	/* The pool first: its queries fail (their tickets are done), and
+	 * a failed write still drops its item from the cache. Then the
+	 * cache: gets it completes as misses find no database (w->db NULL)
+	 * and fail at once. */
+	db_free(w->db);
+	w->db = NULL;
 	cache_free(w->cache);
-	db_free(w->db); /* its queries fail: their tickets are done */
+	w->cache = NULL;
 	sqlite3_finalize(w->stmt);
 	sqlite3_close(w->sqlite);
 	gz_free(w->gz);
