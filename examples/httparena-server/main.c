@@ -11,6 +11,7 @@
  */
 #include "app.h"
 #include "cache.h"
+#include "cli.h"
 #include "crud.h"
 #include "db.h"
 #include "gz.h"
@@ -72,12 +73,12 @@ static void usage(FILE *f, const char *prog)
 		prog);
 }
 
+/* cli_uint into an unsigned option */
 static int parse_uint(const char *s, unsigned max, unsigned *out)
 {
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v > max || s[0] == '-')
+	unsigned long v;
+
+	if (cli_uint(s, max, &v))
 		return -1;
 	*out = (unsigned)v;
 	return 0;

@@ -11,6 +11,7 @@
  * Prints one line when it listens; SIGINT/SIGTERM stop it (2 s for
  * connections to finish).
  */
+#include "cli.h"
 #include "proxy.h"
 
 #include <errno.h>
@@ -41,18 +42,6 @@ static void usage(FILE *f, const char *prog)
 		"  --bufs N --buf-size B     provided receive buffers per reactor (power of\n"
 		"                            2, default 2048) and their size (default 4096)\n",
 		prog);
-}
-
-static int parse_uint(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v > max || s[0] == '-')
-		return -1;
-	*out = v;
-	return 0;
 }
 
 static void on_signal(int sig)
@@ -94,15 +83,15 @@ int main(int argc, char **argv)
 			}
 			cfg.upstreams[cfg.nupstreams++] = optarg;
 			break;
-		case 't': bad |= parse_uint(optarg, 4096, &v); cfg.threads = (unsigned)v; break;
+		case 't': bad |= cli_uint(optarg, 4096, &v); cfg.threads = (unsigned)v; break;
 		case 'P': cfg.pin = true; break;
-		case 'c': bad |= parse_uint(optarg, 3600000, &v); cfg.connect_timeout_ms = (unsigned)v; break;
-		case 'i': bad |= parse_uint(optarg, 86400000, &v); cfg.idle_timeout_ms = (unsigned)v; break;
-		case 'H': bad |= parse_uint(optarg, 3600000, &v); cfg.health_interval_ms = (unsigned)v; break;
-		case 'w': bad |= parse_uint(optarg, 1ul << 30, &v); cfg.window = v; break;
-		case 's': bad |= parse_uint(optarg, 65536, &v); cfg.max_segs = (unsigned)v; break;
-		case 'b': bad |= parse_uint(optarg, 32768, &v); cfg.bufs = (unsigned)v; break;
-		case 'B': bad |= parse_uint(optarg, 1u << 20, &v); cfg.buf_size = (unsigned)v; break;
+		case 'c': bad |= cli_uint(optarg, 3600000, &v); cfg.connect_timeout_ms = (unsigned)v; break;
+		case 'i': bad |= cli_uint(optarg, 86400000, &v); cfg.idle_timeout_ms = (unsigned)v; break;
+		case 'H': bad |= cli_uint(optarg, 3600000, &v); cfg.health_interval_ms = (unsigned)v; break;
+		case 'w': bad |= cli_uint(optarg, 1ul << 30, &v); cfg.window = v; break;
+		case 's': bad |= cli_uint(optarg, 65536, &v); cfg.max_segs = (unsigned)v; break;
+		case 'b': bad |= cli_uint(optarg, 32768, &v); cfg.bufs = (unsigned)v; break;
+		case 'B': bad |= cli_uint(optarg, 1u << 20, &v); cfg.buf_size = (unsigned)v; break;
 		case 'h': usage(stdout, argv[0]); return 0;
 		default: bad = 1;
 		}
