@@ -51,6 +51,11 @@
 #define BACKOFF_MAX_MS     2000
 /* Queries waiting for the first connection of a reactor, at most. */
 #define WAIT_MAX           4096
+/* Queries in flight on one connection, at most: past it PostgreSQL is
+ * not keeping up (stopped, say) and a query fails at once, rather than
+ * piling up in libpq's output and our FIFO for every client that gave
+ * up and came back. */
+#define QUERY_MAX          4096
 /* Grow the pool when the least busy connection has this many queries in
  * flight (and the share allows): docs/async-db.md. */
 #define GROW_AT            1
@@ -676,6 +681,8 @@ int db_query(struct db *d, enum db_stmt st, const char *const *params, db_cb cb,
 	pc = least_busy(d);
 	if ((!pc || pc->queries >= GROW_AT) && d->ready < d->s->share)
 		conn_open(d);
+	if (pc && pc->queries >= QUERY_MAX)
+		return -1;
 	if (!pc) {
 		if (!d->connecting)
 			return -1; /* down (backing off) or no slot: fail fast */

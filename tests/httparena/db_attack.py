@@ -9,8 +9,14 @@ and seed); 77 without PostgreSQL.
   queries in flight, the pool fails them, and the server exits cleanly
   (the write's callback dropped its item from a cache freed before the
   pool: a use-after-free, ASan's report and exit 1).
+- PostgreSQL stopped (SIGSTOP) under clients that send an async-db query
+  and reset, again and again: the pool's queries in flight are bounded,
+  so past the bound a request is answered at once (an empty result)
+  instead of joining a queue that grew with every client that left.
 """
+import json
 import os
+import struct
 import signal
 import socket
 import subprocess
@@ -65,6 +71,54 @@ def t_stop_writes_in_flight(a, data, url, cl):
             p.wait()
 
 
+def pg_pids(cl):
+    kids = subprocess.run(["pgrep", "-P", str(cl.proc.pid)], capture_output=True,
+                          text=True).stdout.split()
+    return [cl.proc.pid] + [int(k) for k in kids]
+
+
+def t_resets_while_stopped(a, data, url, cl):
+    p, port = adb.start_server(a, data, {"DATABASE_URL": url, "DATABASE_MAX_CONN": "2",
+                                         "REDIS_URL": ""})
+    pids = []
+    try:
+        for _ in range(40):  # both reactors' connections open
+            adb.request(port, "/async-db?limit=1")
+        pids = pg_pids(cl)
+        for x in pids:
+            os.kill(x, signal.SIGSTOP)
+        req = b"GET /async-db?min=10&max=50&limit=50 HTTP/1.1\r\nHost: l\r\n\r\n"
+        linger = struct.pack("ii", 1, 0)
+        for _ in range(30000):  # > 2 reactors x QUERY_MAX (4096)
+            s = socket.create_connection(("127.0.0.1", port), timeout=15)
+            s.sendall(req)
+            time.sleep(0) if _ % 64 else time.sleep(0.001)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+            s.close()
+        time.sleep(0.5)
+        got = []
+        for _ in range(4):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                    s.sendall(req)
+                    got.append(adb.read_response(s.makefile("rb"))[:3:2])
+            except (OSError, EOFError) as e:
+                got.append(repr(e))
+        check(got == [(200, adb.EMPTY)] * 4, "PostgreSQL stopped, 30 000 clients reset with "
+              "a query each: new requests answered at once, empty (%r)" % got[:2])
+    finally:
+        for x in pids:
+            try:
+                os.kill(x, signal.SIGCONT)
+            except OSError:
+                pass
+    time.sleep(1)
+    r = adb.request(port, "/async-db?min=10&max=50&limit=2")
+    check(r[0] == 200 and len(json.loads(r[2])["items"]) == 2,
+          "PostgreSQL resumed: rows again (%d)" % r[0])
+    adb.stop_server(p, "after the resets")
+
+
 def main():
     import argparse
     ap = argparse.ArgumentParser()
@@ -88,6 +142,7 @@ def main():
         adb.seed(cl, adb.seed_rows())
         url = "postgres://bench:bench@127.0.0.1:%d/benchmark" % cl.port
         t_stop_writes_in_flight(a, data, url, cl)
+        t_resets_while_stopped(a, data, url, cl)
     except Exception as e:  # noqa: BLE001 - a failure, with the cluster's log
         check(False, "exception: %r" % e)
         print(cl.log_text())
