@@ -172,6 +172,27 @@ char *pgitem_write(char *p, const PGresult *res, int i)
 	return JW_LIT(p, "}}");
 }
 
+size_t pgitem_list_bound(const PGresult *res)
+{
+	size_t bound = 16;
+
+	for (int i = 0; i < PQntuples(res); i++)
+		bound += pgitem_bound(res, i) + 1;
+	return bound;
+}
+
+char *pgitem_list(char *p, const PGresult *res)
+{
+	p = JW_LIT(p, "{\"items\":[");
+	for (int i = 0; i < PQntuples(res); i++) {
+		if (i)
+			*p++ = ',';
+		p = pgitem_write(p, res, i);
+	}
+	*p++ = ']';
+	return p;
+}
+
 /* ------------------------------------------------------------------ */
 /* The response                                                        */
 /* ------------------------------------------------------------------ */
@@ -187,23 +208,15 @@ static int respond_empty(struct http_conn *c)
 static int respond_rows(struct http_conn *c, const PGresult *res)
 {
 	int rows = res && pgitem_columns_ok(res) ? PQntuples(res) : 0;
-	size_t bound = 64;
 	char *p;
 
 	if (rows == 0)
 		return respond_empty(c);
-	for (int i = 0; i < rows; i++)
-		bound += pgitem_bound(res, i) + 1;
-	p = http_begin(c, 200, "application/json", bound);
+	p = http_begin(c, 200, "application/json", pgitem_list_bound(res) + 16 + JW_NUM_BOUND);
 	if (!p)
 		return -1;
-	p = JW_LIT(p, "{\"items\":[");
-	for (int i = 0; i < rows; i++) {
-		if (i)
-			*p++ = ',';
-		p = pgitem_write(p, res, i);
-	}
-	p = JW_LIT(p, "],\"count\":");
+	p = pgitem_list(p, res);
+	p = JW_LIT(p, ",\"count\":");
 	p = jw_i64(p, rows);
 	*p++ = '}';
 	return http_end(c, p);

@@ -246,18 +246,11 @@ static int respond_list(struct http_conn *c, const struct op *op, const PGresult
 	size_t bound = 96 + 3 * JW_NUM_BOUND;
 	char *p;
 
-	for (int i = 0; i < rows; i++)
-		bound += pgitem_bound(res, i) + 1;
-	p = http_begin(c, 200, "application/json", bound);
+	p = http_begin(c, 200, "application/json", bound + (rows ? pgitem_list_bound(res) : 0));
 	if (!p)
 		return -1;
-	p = JW_LIT(p, "{\"items\":[");
-	for (int i = 0; i < rows; i++) {
-		if (i)
-			*p++ = ',';
-		p = pgitem_write(p, res, i);
-	}
-	p = JW_LIT(p, "],\"total\":");
+	p = rows ? pgitem_list(p, res) : JW_LIT(p, "{\"items\":[]");
+	p = JW_LIT(p, ",\"total\":");
 	p = jw_i64(p, rows);
 	p = JW_LIT(p, ",\"page\":");
 	p = jw_i64(p, op->page);

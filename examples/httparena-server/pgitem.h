@@ -17,5 +17,10 @@ bool pgitem_columns_ok(const PGresult *res);
  * at least pgitem_bound() bytes; returns the end. */
 size_t pgitem_bound(const PGresult *res, int i);
 char *pgitem_write(char *out, const PGresult *res, int i);
+/* Every row of res as {"items":[item,item...] (the object left open for
+ * the list's other members: async-db's count, crud's total, page and
+ * limit) into out of at least pgitem_list_bound() bytes; returns the end. */
+size_t pgitem_list_bound(const PGresult *res);
+char *pgitem_list(char *out, const PGresult *res);
 
 #endif
