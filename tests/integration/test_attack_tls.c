@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 
 #include "itest.h"
+#include "../tls_cert.h"
 
 static char dir[] = "/tmp/zg-atk-tls-XXXXXX";
 static char cert[64], key[64];
@@ -168,7 +169,6 @@ static int tls_connect(struct zg_reactor *r, uint16_t port, struct zg_tls *ct, s
 	return zg_reactor_connect(r, (struct sockaddr *)&ss, it_addr(AF_INET, port, &ss), &o,
 				  &k->c);
 }
-
 
 /* ---- a client the test drives by hand: OpenSSL over memory BIOs on a
  * plain socket, so the test decides when each flight leaves. */
@@ -995,28 +995,6 @@ static void test_key_update_flood_threads(void **state)
 	zg_tls_free(st);
 }
 
-static bool make_cert(void)
-{
-	char cmd[512];
-
-	if (!mkdtemp(dir))
-		return false;
-	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
-	snprintf(key, sizeof(key), "%s/key.pem", dir);
-	snprintf(cmd, sizeof(cmd),
-		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		 "-days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost "
-		 "-keyout %s -out %s >/dev/null 2>&1", key, cert);
-	return system(cmd) == 0;
-}
-
-static void remove_cert(void)
-{
-	unlink(cert);
-	unlink(key);
-	rmdir(dir);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1045,11 +1023,11 @@ int main(void)
 		printf("SKIP: libzerg was built without TLS (-Dtls=disabled or no libssl-dev)\n");
 		return IT_SKIP;
 	}
-	if (!make_cert()) {
+	if (!tls_cert_make(dir, cert, sizeof(cert), key, sizeof(key))) {
 		printf("SKIP: openssl(1) could not make a test certificate\n");
 		return IT_SKIP;
 	}
 	ret = cmocka_run_group_tests_name("attack_tls", tests, NULL, NULL);
-	remove_cert();
+	tls_cert_remove(dir, cert, key);
 	return ret;
 }

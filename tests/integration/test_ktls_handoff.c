@@ -49,6 +49,7 @@
 #include <openssl/ssl.h>
 
 #include "itest.h"
+#include "../tls_cert.h"
 #include "../unit/ktls_emu.h"
 
 static char dir[] = "/tmp/zg-ktlsh-XXXXXX";
@@ -756,20 +757,6 @@ static void test_off(void **state)
 	run(false, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256", ZG_TLS_NO_KTLS);
 }
 
-static bool make_cert(void)
-{
-	char cmd[512];
-
-	if (!mkdtemp(dir))
-		return false;
-	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
-	snprintf(key, sizeof(key), "%s/key.pem", dir);
-	snprintf(cmd, sizeof(cmd),
-		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		 "-days 1 -subj /CN=localhost -keyout %s -out %s >/dev/null 2>&1", key, cert);
-	return system(cmd) == 0;
-}
-
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -793,14 +780,12 @@ int main(int argc, char **argv)
 		       "checked by ktls_keys and ktls_handoff)\n");
 		return IT_SKIP;
 	}
-	if (!make_cert()) {
+	if (!tls_cert_make(dir, cert, sizeof(cert), key, sizeof(key))) {
 		printf("SKIP: openssl(1) could not make a test certificate\n");
 		return IT_SKIP;
 	}
 	ret = real ? cmocka_run_group_tests_name("ktls_kernel", kernel, NULL, NULL)
 		   : cmocka_run_group_tests_name("ktls_handoff", tests, NULL, NULL);
-	unlink(cert);
-	unlink(key);
-	rmdir(dir);
+	tls_cert_remove(dir, cert, key);
 	return ret;
 }

@@ -19,6 +19,7 @@
 #include <openssl/ssl.h>
 
 #include "itest.h"
+#include "../tls_cert.h"
 
 static char dir[] = "/tmp/zg-tls-XXXXXX";
 static char cert[64], key[64];
@@ -317,28 +318,6 @@ static void test_bad_peers(void **state)
 	zg_tls_free(st);
 }
 
-static bool make_cert(void)
-{
-	char cmd[512];
-
-	if (!mkdtemp(dir))
-		return false;
-	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
-	snprintf(key, sizeof(key), "%s/key.pem", dir);
-	snprintf(cmd, sizeof(cmd),
-		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		 "-days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost "
-		 "-keyout %s -out %s >/dev/null 2>&1", key, cert);
-	return system(cmd) == 0;
-}
-
-static void remove_cert(void)
-{
-	unlink(cert);
-	unlink(key);
-	rmdir(dir);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -357,11 +336,11 @@ int main(void)
 		printf("SKIP: libzerg was built without TLS (-Dtls=disabled or no libssl-dev)\n");
 		return IT_SKIP;
 	}
-	if (!make_cert()) {
+	if (!tls_cert_make(dir, cert, sizeof(cert), key, sizeof(key))) {
 		printf("SKIP: openssl(1) could not make a test certificate\n");
 		return IT_SKIP;
 	}
 	ret = cmocka_run_group_tests_name("tls", tests, NULL, NULL);
-	remove_cert();
+	tls_cert_remove(dir, cert, key);
 	return ret;
 }

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 #include <openssl/ssl.h>
 
+#include "../tls_cert.h"
 #include "ktls_emu.h"
 
 static char dir[] = "/tmp/zg-ktls-XXXXXX";
@@ -373,20 +374,6 @@ static void test_choose(void **state)
 	assert_int_equal(zg__ktls_choose(f, 0, 0x0304, 0xc02f), ZG__KTLS_SUITE);
 }
 
-static bool make_cert(void)
-{
-	char cmd[512];
-
-	if (!mkdtemp(dir))
-		return false;
-	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
-	snprintf(key, sizeof(key), "%s/key.pem", dir);
-	snprintf(cmd, sizeof(cmd),
-		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		 "-days 1 -subj /CN=localhost -keyout %s -out %s >/dev/null 2>&1", key, cert);
-	return system(cmd) == 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,13 +384,11 @@ int main(void)
 	};
 	int ret;
 
-	if (!make_cert()) {
+	if (!tls_cert_make(dir, cert, sizeof(cert), key, sizeof(key))) {
 		printf("SKIP: openssl(1) could not make a test certificate\n");
 		return 77;
 	}
 	ret = cmocka_run_group_tests_name("ktls_keys", tests, NULL, NULL);
-	unlink(cert);
-	unlink(key);
-	rmdir(dir);
+	tls_cert_remove(dir, cert, key);
 	return ret;
 }
