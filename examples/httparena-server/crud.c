@@ -27,6 +27,7 @@
 #include "cache.h"
 #include "db.h"
 #include "jsonw.h"
+#include "params.h"
 #include "pgitem.h"
 
 #include <jansson.h>
@@ -45,43 +46,6 @@ static const char hit_line[] = "X-Cache: HIT\r\n";
 /* ------------------------------------------------------------------ */
 /* Request side                                                        */
 /* ------------------------------------------------------------------ */
-
-static bool is(const uint8_t *s, size_t n, const char *lit)
-{
-	size_t k = strlen(lit);
-	return n == k && !memcmp(s, lit, k);
-}
-
-/* Digits only (leading zeros welcome: gcannon pads its numbers, "00042"
- * is 42), at most 18 of them. */
-static bool parse_digits(const uint8_t *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-	if (n == 0 || n > 18)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
-
-/* A query integer: optional sign, then digits; false for anything else. */
-static bool parse_int(const uint8_t *s, size_t n, int64_t *out)
-{
-	bool neg = n && s[0] == '-';
-	uint64_t v;
-	if (n && (s[0] == '-' || s[0] == '+')) {
-		s++;
-		n--;
-	}
-	if (!parse_digits(s, n, &v))
-		return false;
-	*out = neg ? -(int64_t)v : (int64_t)v;
-	return true;
-}
 
 bool crud_route(const uint8_t *path, size_t n, uint8_t m, enum route *r, const char **allow)
 {
@@ -152,12 +116,12 @@ static int list_request(struct http_conn *c, struct crud_req *q, const struct ht
 	q->page = 1;
 	q->limit = CRUD_LIMIT_DEFAULT;
 	while (qp && http_query_next(&qp, end, &p)) {
-		if (is(p.k, p.klen, "category")) {
+		if (param_is(p.k, p.klen, "category")) {
 			cat = p.v;
 			cat_n = p.vlen;
-		} else if (is(p.k, p.klen, "page") && parse_int(p.v, p.vlen, &v)) {
+		} else if (param_is(p.k, p.klen, "page") && param_int(p.v, p.vlen, &v)) {
 			q->page = v < 1 ? 1 : v > CRUD_PAGE_MAX ? CRUD_PAGE_MAX : (uint32_t)v;
-		} else if (is(p.k, p.klen, "limit") && parse_int(p.v, p.vlen, &v)) {
+		} else if (param_is(p.k, p.klen, "limit") && param_int(p.v, p.vlen, &v)) {
 			q->limit = v < 1 || v > CRUD_LIMIT_MAX ? CRUD_LIMIT_DEFAULT : (uint8_t)v;
 		}
 	}
@@ -176,7 +140,7 @@ int crud_request(struct http_conn *c, struct hstate *s, const struct http_req *r
 	case R_CRUD_GET:
 	case R_CRUD_UPDATE:
 		/* after "/crud/items/"; an id an INTEGER column can hold */
-		q->id_ok = parse_digits(r->path + 12, r->path_len - 12, &id) && id <= INT32_MAX;
+		q->id_ok = param_digits(r->path + 12, r->path_len - 12, &id) && id <= INT32_MAX;
 		q->id = q->id_ok ? (uint32_t)id : 0;
 		return s->route == R_CRUD_UPDATE ? HTTP_BODY_BUFFER : HTTP_BODY_DISCARD;
 	case R_CRUD_CREATE:

@@ -9,6 +9,7 @@
 #include "crud.h"
 #include "gz.h"
 #include "jsonw.h"
+#include "params.h"
 #include "render.h"
 
 #include <math.h>
@@ -18,33 +19,6 @@
 /* ------------------------------------------------------------------ */
 /* Request side                                                        */
 /* ------------------------------------------------------------------ */
-
-static bool is(const uint8_t *s, size_t n, const char *lit)
-{
-	size_t k = strlen(lit);
-	return n == k && !memcmp(s, lit, k);
-}
-
-/* Optional sign and 1..18 digits, nothing else. */
-static bool parse_int(const uint8_t *s, size_t n, int64_t *out)
-{
-	bool neg = false;
-	int64_t v = 0;
-	if (n && (*s == '-' || *s == '+')) {
-		neg = *s == '-';
-		s++;
-		n--;
-	}
-	if (n == 0 || n > 18)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = neg ? -v : v;
-	return true;
-}
 
 static double parse_double(const uint8_t *s, size_t n, double dflt)
 {
@@ -66,17 +40,17 @@ static void query_params(struct params *prm, enum route r, const uint8_t *q,
 		switch (r) {
 		case R_BASELINE:
 			/* Unsigned wrap: a hostile sum must not be UB. */
-			if (parse_int(p.v, p.vlen, &v))
+			if (param_int(p.v, p.vlen, &v))
 				prm->sum = (int64_t)((uint64_t)prm->sum + (uint64_t)v);
 			break;
 		case R_JSON_N:
-			if (is(p.k, p.klen, "m") && parse_int(p.v, p.vlen, &v))
+			if (param_is(p.k, p.klen, "m") && param_int(p.v, p.vlen, &v))
 				prm->mult = v;
 			break;
 		case R_DB:
-			if (is(p.k, p.klen, "min"))
+			if (param_is(p.k, p.klen, "min"))
 				prm->min = parse_double(p.v, p.vlen, prm->min);
-			else if (is(p.k, p.klen, "max"))
+			else if (param_is(p.k, p.klen, "max"))
 				prm->max = parse_double(p.v, p.vlen, prm->max);
 			break;
 		default:
@@ -94,39 +68,39 @@ static enum route match(struct http_conn *c, const uint8_t *path, size_t n, uint
 	enum route r;
 	const char *allow = "GET, HEAD";
 
-	if (is(path, n, "/baseline11")) {
+	if (param_is(path, n, "/baseline11")) {
 		allow = "GET, HEAD, POST";
 		r = get || m == HTTP_M_POST ? R_BASELINE : R_NOT_ALLOWED;
-	} else if (is(path, n, "/pipeline")) {
+	} else if (param_is(path, n, "/pipeline")) {
 		r = get ? R_PIPELINE : R_NOT_ALLOWED;
-	} else if (is(path, n, "/json")) {
+	} else if (param_is(path, n, "/json")) {
 		r = get ? R_JSON : R_NOT_ALLOWED;
 	} else if (n > 6 && !memcmp(path, "/json/", 6)) {
 		int64_t count;
-		if (path[6] == '-' || path[6] == '+' || !parse_int(path + 6, n - 6, &count))
+		if (path[6] == '-' || path[6] == '+' || !param_int(path + 6, n - 6, &count))
 			return R_NOT_FOUND;
 		prm->count = count > 1000000 ? 1000000 : (uint32_t)count;
 		r = get ? R_JSON_N : R_NOT_ALLOWED;
-	} else if (is(path, n, "/compression")) {
+	} else if (param_is(path, n, "/compression")) {
 		r = get ? R_COMPRESSION : R_NOT_ALLOWED;
-	} else if (is(path, n, "/upload")) {
+	} else if (param_is(path, n, "/upload")) {
 		allow = "POST";
 		r = m == HTTP_M_POST ? R_UPLOAD : R_NOT_ALLOWED;
-	} else if (is(path, n, "/db")) {
+	} else if (param_is(path, n, "/db")) {
 		r = get ? R_DB : R_NOT_ALLOWED;
-	} else if (is(path, n, "/async-db")) {
+	} else if (param_is(path, n, "/async-db")) {
 		r = get ? R_ASYNC_DB : R_NOT_ALLOWED;
 	} else if (crud_route(path, n, m, &r, &allow)) {
 		/* /crud/items, /crud/items/{id} (crud.c) */
-	} else if (is(path, n, "/")) {
+	} else if (param_is(path, n, "/")) {
 		allow = "GET, HEAD, POST, OPTIONS";
 		r = m == HTTP_M_POST ? R_ROOT_POST
 		    : get || m == HTTP_M_OPTIONS ? R_ROOT : R_NOT_ALLOWED;
-	} else if (is(path, n, "/echo")) {
+	} else if (param_is(path, n, "/echo")) {
 		return R_ECHO; /* any method */
 	} else if (n > 8 && !memcmp(path, STATIC_PREFIX, 8)) {
 		r = get ? R_STATIC : R_NOT_ALLOWED;
-	} else if (is(path, n, "/ws")) {
+	} else if (param_is(path, n, "/ws")) {
 		r = m == HTTP_M_GET ? R_WS : R_NOT_ALLOWED;
 		allow = "GET";
 	} else {
