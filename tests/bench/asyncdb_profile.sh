@@ -45,7 +45,7 @@ datagen=$build/examples/httparena-server/httparena-datagen
 zl=$build/examples/load/zerg-load
 arena=$here/../httparena
 shared=$here/../../../shared/httparena
-for f in "$server" "$datagen" "$zl"; do [ -x "$f" ] || { echo "SKIP: $f not built"; exit 77; }; done
+bench_need_bins "$server" "$datagen" "$zl"
 [ -d "$shared/requests-head" ] || { echo "SKIP: no $shared/requests-head"; exit 77; }
 server_cpu=1 load_cpu=0
 

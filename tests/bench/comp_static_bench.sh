@@ -66,9 +66,7 @@ done
 server="$build/examples/httparena-server/httparena-server"
 datagen="$build/examples/httparena-server/httparena-datagen"
 zl="$build/examples/load/zerg-load"
-for b in "$server" "$datagen" "$zl"; do
-	[ -x "$b" ] || { echo "SKIP: $b not built"; exit 77; }
-done
+bench_need_bins "$server" "$datagen" "$zl"
 pkgs=(nginx-light libnginx-mod-http-brotli-filter libnginx-mod-http-brotli-static curl brotli python3)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -12,6 +12,14 @@ bench_die() { bench_log "error: $*"; exit 2; }
 
 # Install Debian packages that are missing (the scripts must run on a
 # fresh machine). Usage: bench_need_pkgs pkg...
+# The programs a benchmark runs: a skip (77) when one is not built.
+bench_need_bins() {
+	local b
+	for b in "$@"; do
+		[ -x "$b" ] || { echo "SKIP: $b not built"; exit 77; }
+	done
+}
+
 bench_need_pkgs() {
 	local missing=() p
 	for p in "$@"; do

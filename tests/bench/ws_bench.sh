@@ -40,9 +40,7 @@ done
 server="$build/examples/httparena-server/httparena-server"
 datagen="$build/examples/httparena-server/httparena-datagen"
 zl="$build/examples/load/zerg-load"
-for b in "$server" "$datagen" "$zl"; do
-	[ -x "$b" ] || { echo "SKIP: $b not built"; exit 77; }
-done
+bench_need_bins "$server" "$datagen" "$zl"
 "$zl" --help | grep -q -- '--ws ' || bench_die "$zl has no --ws"
 bench_need_pkgs python3
 bench_init
