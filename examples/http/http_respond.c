@@ -43,10 +43,15 @@ static char *begin(struct http_conn *h, unsigned status, const char *type,
 }
 
 /* The resource's Allow goes with a 405 and with any answer to OPTIONS. */
+static const char *allow_for(const struct http_conn *h, unsigned status)
+{
+	return status == 405 || h->method == HTTP_M_OPTIONS ? h->allow : NULL;
+}
+
 char *http_begin_coded(struct http_conn *h, unsigned status, const char *type,
 		       const char *encoding, size_t max_len)
 {
-	const char *allow = status == 405 || h->method == HTTP_M_OPTIONS ? h->allow : NULL;
+	const char *allow = allow_for(h, status);
 	return begin(h, status, type, encoding, allow, NULL, 0, max_len);
 }
 
@@ -81,7 +86,7 @@ char *http_begin_extra(struct http_conn *h, unsigned status, const char *type,
 	size_t n = extra ? strlen(extra) : 0;
 	if (n > HTTP_EXTRA_MAX || !extra_ok(extra, n))
 		return NULL;
-	const char *allow = status == 405 || h->method == HTTP_M_OPTIONS ? h->allow : NULL;
+	const char *allow = allow_for(h, status);
 	return begin(h, status, type, NULL, allow, n ? extra : NULL, n, max_len);
 }
 
@@ -129,7 +134,7 @@ int http_respond_ref(struct http_conn *h, unsigned status, const char *type,
 		     const char *encoding, const void *p, size_t n)
 {
 	struct http_out *o = &h->out;
-	const char *allow = status == 405 || h->method == HTTP_M_OPTIONS ? h->allow : NULL;
+	const char *allow = allow_for(h, status);
 	char *head;
 
 	head_init(h, status, type, encoding, allow);
